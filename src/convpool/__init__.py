@@ -1,0 +1,44 @@
+"""convpool: convolutional neural networks from the ground up on NumPy.
+
+PyTorch-shaped: `convpool.Tensor`, `convpool.functional as F`. See the README for a tour.
+"""
+
+from . import backend
+from .backend import (
+    float32,
+    float64,
+    get_rng_state,
+    int64,
+    manual_seed,
+    memory_budget,
+    set_default_dtype,
+    set_memory_budget,
+    set_rng_state,
+)
+from .backend import bool_ as bool  # noqa: A001  (torch.bool)
+from .factories import (
+    arange,
+    from_numpy,
+    full,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .ops.basic import cat, stack, where
+from .shapes import output_size, same_padding, transposed_output_length
+from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand",
+    "randint", "arange", "cat", "stack", "where", "manual_seed", "get_rng_state", "set_rng_state",
+    "no_grad", "enable_grad", "is_grad_enabled", "output_size", "same_padding", "transposed_output_length",
+    "float32", "float64", "int64", "bool", "set_default_dtype", "memory_budget", "set_memory_budget",
+    "backend",
+]

@@ -1,0 +1,422 @@
+"""Elementwise arithmetic, reductions, shape changes and indexing: each op's forward and its
+gradient closure side by side. Gradients of broadcast inputs are summed back to the
+input's shape by `unbroadcast`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+
+import numpy
+
+from .. import backend
+from ..backend import array_module
+from ..tensor import Tensor
+
+
+def as_tensor(value, like: Tensor | None = None) -> Tensor:
+    """A Tensor from a tensor or a Python/NumPy scalar or array; a scalar takes `like`'s
+    floating dtype so that `x * 2` stays float32, as in PyTorch."""
+    if isinstance(value, Tensor):
+        return value
+    if like is not None and numpy.ndim(value) == 0:
+        dtype = like.dtype
+        if dtype.kind != "f" and isinstance(value, float):
+            dtype = backend.default_dtype()
+        elif dtype.kind == "b" and isinstance(value, int):
+            dtype = backend.int64
+        return Tensor(array_module().asarray(value, dtype=dtype))
+    return Tensor(value)
+
+
+def unbroadcast(g, shape: tuple[int, ...]):
+    """Sum a broadcast gradient back down to `shape`."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1
+    )
+    g = g.sum(axis=axes, keepdims=True) if axes else g
+    return g.reshape(shape)
+
+
+def _pair(a, b) -> tuple[Tensor, Tensor]:
+    if isinstance(a, Tensor):
+        return a, as_tensor(b, a)
+    b = as_tensor(b)
+    return as_tensor(a, b), b
+
+
+# ----- arithmetic ----------------------------------------------------------------------
+def add(a, b) -> Tensor:
+    a, b = _pair(a, b)
+
+    def grad_fn(g):
+        return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
+
+    return Tensor.from_op(a.data + b.data, (a, b), grad_fn, "add")
+
+
+def sub(a, b) -> Tensor:
+    a, b = _pair(a, b)
+
+    def grad_fn(g):
+        return unbroadcast(g, a.shape), unbroadcast(-g, b.shape)
+
+    return Tensor.from_op(a.data - b.data, (a, b), grad_fn, "sub")
+
+
+def mul(a, b) -> Tensor:
+    a, b = _pair(a, b)
+
+    def grad_fn(g):
+        return (unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
+                unbroadcast(g * a.data, b.shape) if b.requires_grad else None)
+
+    return Tensor.from_op(a.data * b.data, (a, b), grad_fn, "mul")
+
+
+def div(a, b) -> Tensor:
+    a, b = _pair(a, b)
+    y = a.data / b.data
+
+    def grad_fn(g):
+        return (unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
+                unbroadcast(-g * y / b.data, b.shape) if b.requires_grad else None)
+
+    return Tensor.from_op(y, (a, b), grad_fn, "div")
+
+
+def pow(a, b) -> Tensor:
+    a, b = _pair(a, b)
+    xp = array_module(a.data)
+    y = a.data ** b.data
+
+    def grad_fn(g):
+        ga = gb = None
+        if a.requires_grad:
+            ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape)
+        if b.requires_grad:
+            with numpy.errstate(divide="ignore", invalid="ignore"):
+                log_a = xp.where(a.data > 0, xp.log(xp.where(a.data > 0, a.data, 1)), 0)
+            gb = unbroadcast(g * y * log_a, b.shape)
+        return ga, gb
+
+    return Tensor.from_op(y, (a, b), grad_fn, "pow")
+
+
+def neg(a: Tensor) -> Tensor:
+    return Tensor.from_op(-a.data, (a,), lambda g: (-g,), "neg")
+
+
+def abs(a: Tensor) -> Tensor:
+    xp = array_module(a.data)
+    return Tensor.from_op(xp.abs(a.data), (a,), lambda g: (g * xp.sign(a.data),), "abs")
+
+
+def exp(a: Tensor) -> Tensor:
+    y = array_module(a.data).exp(a.data)
+    return Tensor.from_op(y, (a,), lambda g: (g * y,), "exp")
+
+
+def log(a: Tensor) -> Tensor:
+    y = array_module(a.data).log(a.data)
+    return Tensor.from_op(y, (a,), lambda g: (g / a.data,), "log")
+
+
+def sqrt(a: Tensor) -> Tensor:
+    y = array_module(a.data).sqrt(a.data)
+    return Tensor.from_op(y, (a,), lambda g: (g / (2 * y),), "sqrt")
+
+
+def clamp(a: Tensor, min=None, max=None) -> Tensor:
+    xp = array_module(a.data)
+    y = xp.clip(a.data, min, max)
+    inside = xp.ones(a.shape, dtype=bool)
+    if min is not None:
+        inside &= a.data >= min
+    if max is not None:
+        inside &= a.data <= max
+    return Tensor.from_op(y, (a,), lambda g: (g * inside,), "clamp")
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with NumPy's rules (1-D operands, broadcast batch dimensions)."""
+    a, b = _pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least one dimension, got {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not line up (inner sizes differ)")
+    if a.dtype != b.dtype:
+        raise TypeError(f"matmul: dtypes differ, {a.dtype} and {b.dtype}; convert one with .to()")
+    xp = array_module(a.data)
+    y = xp.matmul(a.data, b.data)
+
+    def grad_fn(g):
+        a2 = a.data[None, :] if a.ndim == 1 else a.data
+        b2 = b.data[:, None] if b.ndim == 1 else b.data
+        g2 = g
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        ga = gb = None
+        if a.requires_grad:
+            ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))
+            ga = unbroadcast(ga, a2.shape).reshape(a.shape) if a.ndim > 1 else ga.reshape(
+                -1, a.shape[0]).sum(0)
+        if b.requires_grad:
+            gb = xp.matmul(xp.swapaxes(a2, -1, -2), g2)
+            gb = unbroadcast(gb, b2.shape).reshape(b.shape) if b.ndim > 1 else gb.reshape(
+                -1, b.shape[0]).sum(0)
+        return ga, gb
+
+    return Tensor.from_op(y, (a, b), grad_fn, "matmul")
+
+
+def compare(a, b, how: str) -> Tensor:
+    """Elementwise comparison; a bool tensor outside the graph."""
+    a, b = _pair(a, b)
+    xp = array_module(a.data)
+    fn = {"eq": xp.equal, "ne": xp.not_equal, "lt": xp.less, "le": xp.less_equal,
+          "gt": xp.greater, "ge": xp.greater_equal}[how]
+    return Tensor(fn(a.data, b.data))
+
+
+def where(condition, a, b) -> Tensor:
+    """a where condition holds, else b (gradients flow to the chosen side)."""
+    cond = condition.data if isinstance(condition, Tensor) else array_module().asarray(condition)
+    a, b = _pair(a, b)
+    xp = array_module(a.data)
+    y = xp.where(cond, a.data, b.data)
+
+    def grad_fn(g):
+        return (unbroadcast(xp.where(cond, g, 0), a.shape) if a.requires_grad else None,
+                unbroadcast(xp.where(cond, 0, g), b.shape) if b.requires_grad else None)
+
+    return Tensor.from_op(y, (a, b), grad_fn, "where")
+
+
+def cast(a: Tensor, dtype) -> Tensor:
+    dtype = numpy.dtype(dtype)
+    if dtype == a.dtype:
+        return a
+    source = a.dtype
+    return Tensor.from_op(a.data.astype(dtype), (a,), lambda g: (g.astype(source),), "cast")
+
+
+# ----- reductions ------------------------------------------------------------------------
+def _axes(dim, ndim: int) -> tuple[int, ...] | None:
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    for d in dims:
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise ValueError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted(d % builtins.max(ndim, 1) for d in dims))
+
+
+def _expand_back(g, shape, axes, keepdim):
+    """Reshape a reduced gradient so that it broadcasts against the input again."""
+    if axes is None:
+        return g.reshape((1,) * len(shape)) if not keepdim else g
+    if not keepdim:
+        for ax in axes:
+            g = array_module(g).expand_dims(g, ax)
+    return g
+
+
+def sum(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    axes = _axes(dim, a.ndim)
+    y = a.data.sum(axis=axes, keepdims=keepdim)
+    xp = array_module(a.data)
+
+    def grad_fn(g):
+        return (xp.broadcast_to(_expand_back(g, a.shape, axes, keepdim), a.shape),)
+
+    return Tensor.from_op(xp.asarray(y), (a,), grad_fn, "sum")
+
+
+def mean(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    axes = _axes(dim, a.ndim)
+    count = a.data.size if axes is None else int(numpy.prod([a.shape[i] for i in axes]))
+    xp = array_module(a.data)
+    y = xp.asarray(a.data.mean(axis=axes, keepdims=keepdim))
+
+    def grad_fn(g):
+        return (xp.broadcast_to(_expand_back(g, a.shape, axes, keepdim) / count, a.shape),)
+
+    return Tensor.from_op(y, (a,), grad_fn, "mean")
+
+
+def var(a: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False) -> Tensor:
+    centred = a - mean(a, dim, keepdim=True)
+    axes = _axes(dim, a.ndim)
+    count = a.numel() if axes is None else int(numpy.prod([a.shape[i] for i in axes]))
+    return sum(centred * centred, dim, keepdim) / (count - 1 if unbiased else count)
+
+
+def _extreme(a: Tensor, dim, keepdim: bool, largest: bool):
+    """max/min over all elements (one value) or along one dim (values, indices).
+
+    The gradient goes to the first extreme element, as PyTorch's does along a dim."""
+    xp = array_module(a.data)
+    arg = xp.argmax if largest else xp.argmin
+    name = "max" if largest else "min"
+    if dim is None:
+        flat = a.data.reshape(-1)
+        if flat.size == 0:
+            raise ValueError(f"{name}: the tensor is empty")
+        index = int(arg(flat))
+
+        def grad_all(g):
+            gx = xp.zeros(flat.shape, dtype=a.dtype)
+            gx[index] = g
+            return (gx.reshape(a.shape),)
+
+        return Tensor.from_op(flat[index].copy(), (a,), grad_all, name)
+    (axis,) = _axes(dim, a.ndim)
+    idx = xp.expand_dims(arg(a.data, axis=axis), axis)
+    values = xp.take_along_axis(a.data, idx, axis=axis)
+
+    def grad_dim(g):
+        gx = xp.zeros(a.shape, dtype=a.dtype)
+        xp.put_along_axis(gx, idx, g if keepdim else xp.expand_dims(g, axis), axis=axis)
+        return (gx,)
+
+    if not keepdim:
+        values, idx = values.squeeze(axis), idx.squeeze(axis)
+    return Tensor.from_op(values, (a,), grad_dim, name), Tensor(idx.astype(numpy.int64))
+
+
+def max(a: Tensor, dim=None, keepdim: bool = False):
+    return _extreme(a, dim, keepdim, largest=True)
+
+
+def min(a: Tensor, dim=None, keepdim: bool = False):
+    return _extreme(a, dim, keepdim, largest=False)
+
+
+def argmax(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    xp = array_module(a.data)
+    if dim is None:
+        return Tensor(xp.asarray(xp.argmax(a.data), dtype=numpy.int64))
+    (axis,) = _axes(dim, a.ndim)
+    return Tensor(xp.argmax(a.data, axis=axis, keepdims=keepdim).astype(numpy.int64))
+
+
+# ----- shapes ----------------------------------------------------------------------------
+def reshape(a: Tensor, shape: Sequence[int]) -> Tensor:
+    shape = tuple(shape)
+    try:
+        y = a.data.reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
+                         f"({a.numel()} elements) into shape {shape}") from None
+    return Tensor.from_op(y, (a,), lambda g: (g.reshape(a.shape),), "reshape")
+
+
+def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if a.ndim == 0:
+        return reshape(a, (1,))
+    start, end = start_dim % a.ndim, end_dim % a.ndim
+    if start > end:
+        raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} for shape {a.shape}")
+    middle = int(numpy.prod(a.shape[start:end + 1]))
+    return reshape(a, a.shape[:start] + (middle,) + a.shape[end + 1:])
+
+
+def permute(a: Tensor, dims: Sequence[int]) -> Tensor:
+    dims = tuple(d % builtins.max(a.ndim, 1) for d in dims)
+    if sorted(dims) != list(range(a.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {a.ndim} dims of {a.shape}")
+    inverse = tuple(numpy.argsort(dims))
+    return Tensor.from_op(a.data.transpose(dims), (a,), lambda g: (g.transpose(inverse),), "permute")
+
+
+def transpose(a: Tensor, dim0: int, dim1: int) -> Tensor:
+    dims = list(range(a.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(a, dims)
+
+
+def unsqueeze(a: Tensor, dim: int) -> Tensor:
+    dim = dim % (a.ndim + 1)
+    return reshape(a, a.shape[:dim] + (1,) + a.shape[dim:])
+
+
+def squeeze(a: Tensor, dim=None) -> Tensor:
+    if dim is None:
+        return reshape(a, tuple(n for n in a.shape if n != 1))
+    dim = dim % builtins.max(a.ndim, 1)
+    if a.ndim == 0 or a.shape[dim] != 1:
+        return a
+    return reshape(a, a.shape[:dim] + a.shape[dim + 1:])
+
+
+def expand(a: Tensor, shape: Sequence[int]) -> Tensor:
+    shape = tuple(a.shape[i - (len(shape) - a.ndim)] if n == -1 else n for i, n in enumerate(shape))
+    xp = array_module(a.data)
+    return Tensor.from_op(xp.broadcast_to(a.data, shape), (a,),
+                          lambda g: (unbroadcast(g, a.shape),), "expand")
+
+
+def getitem(a: Tensor, index) -> Tensor:
+    """Indexing with ints, slices, None, Ellipsis, bool masks and integer arrays."""
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    xp = array_module(a.data)
+    y = a.data[index]
+    advanced = _is_advanced(index)
+
+    def grad_fn(g):
+        gx = xp.zeros(a.shape, dtype=a.dtype)
+        if advanced:
+            xp.add.at(gx, index, g)  # repeated integer indices must add up
+        else:
+            gx[index] = g
+        return (gx,)
+
+    return Tensor.from_op(xp.asarray(y), (a,), grad_fn, "getitem")
+
+
+def _is_advanced(index) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return builtins.any(not isinstance(p, int | slice | type(None) | type(Ellipsis)) for p in parts)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    ndim = tensors[0].ndim
+    axis = dim % builtins.max(ndim, 1)
+    for i, t in enumerate(tensors):
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != tensors[0].shape[:axis] + \
+                tensors[0].shape[axis + 1:]:
+            raise ValueError(f"cat: tensor {i} has shape {t.shape}, which does not match "
+                             f"{tensors[0].shape} outside dim {dim}")
+    xp = array_module(tensors[0].data)
+    y = xp.concatenate([t.data for t in tensors], axis=axis)
+    bounds = numpy.cumsum([t.shape[axis] for t in tensors])[:-1]
+
+    def grad_fn(g):
+        return tuple(xp.split(g, bounds, axis=axis))
+
+    return Tensor.from_op(y, tuple(tensors), grad_fn, "cat")
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors of one shape along a new dim."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)

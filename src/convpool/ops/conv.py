@@ -1,0 +1,354 @@
+"""Convolution (1-, 2- and 3-D, groups, dilation, 'same') and transposed convolution.
+
+The article's picture: each output value is the weighted sum of the pixels under the
+kernel, over every input channel, plus a bias. Computed as im2col + one matrix product:
+
+    cols[c, k, (n, o)] = x_pad[n, c, o*S + k*D]          (one contiguous copy)
+    y[(n, o), out_ch]  = W[out_ch, (c, k)] @ cols         (one BLAS call; batched over groups)
+
+Gradients, derived from y = W @ cols:
+    gW    = gy @ cols^T                                   (the weight gradient is a conv of x with gy)
+    gcols = W^T @ gy,  gx = col2im(gcols)                 (the input gradient is a transposed conv)
+and a transposed convolution's forward is exactly that input gradient, so it reuses it, and
+its own backward is a plain convolution: each formula is written once.
+
+The window buffer is built in chunks (over the batch, then over output rows) so one call
+never holds more than `backend.memory_budget()` bytes of it. When a single chunk suffices,
+forward keeps `cols` for the weight gradient instead of rebuilding it.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from .. import backend
+from ..backend import array_module
+from ..shapes import output_length, same_padding, transposed_output_length
+from ..tensor import Tensor, is_grad_enabled
+from .args import check_input, check_same_dtype, ntuple, spatial_names
+from .im2col import col2im, crop_spatial, pad_spatial, prod, windows
+
+
+# ----- chunking under the memory budget ---------------------------------------------------
+def _chunks(n_batch: int, out: tuple[int, ...], bytes_per_position: int):
+    """(batch slice, first-output-axis slice) pieces whose window buffer fits the budget."""
+    budget = backend.memory_budget()
+    per_sample = prod(out) * bytes_per_position
+    if n_batch * per_sample <= budget:
+        yield slice(0, n_batch), slice(0, out[0])
+    elif per_sample <= budget:
+        step = budget // per_sample
+        for n0 in range(0, n_batch, step):
+            yield slice(n0, min(n_batch, n0 + step)), slice(0, out[0])
+    else:
+        step = max(1, budget // (prod(out[1:]) * bytes_per_position))
+        for n0 in range(n_batch):
+            for r0 in range(0, out[0], step):
+                yield slice(n0, n0 + 1), slice(r0, min(out[0], r0 + step))
+
+
+def _input_rows(rows: slice, kernel, stride, dilation) -> slice:
+    """Input rows (first spatial axis) read by the output rows `rows`."""
+    return slice(rows.start * stride[0], (rows.stop - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1)
+
+
+def _im2col(x_region, kernel, stride, dilation, out):
+    """Window matrix (C*K, n*out) of a batch region, rows ordered (c, k), columns (n, o)."""
+    xp = array_module(x_region)
+    nd = len(kernel)
+    view = windows(x_region, kernel, stride, dilation, out)  # (n, C, *out, *K)
+    order = (1,) + tuple(range(2 + nd, 2 + 2 * nd)) + (0,) + tuple(range(2, 2 + nd))
+    cols = xp.ascontiguousarray(view.transpose(order))
+    return cols.reshape(x_region.shape[1] * prod(kernel), -1)
+
+
+def _grouped_matmul(a, b, groups: int, transpose_a: bool = False, transpose_b: bool = False):
+    """a @ b per group, groups stacked along rows: one (batched) BLAS call."""
+    xp = array_module(a)
+    if groups == 1:
+        return (a.T if transpose_a else a) @ (b.T if transpose_b else b)
+    ag = a.reshape(groups, a.shape[0] // groups, -1)
+    bg = b.reshape(groups, b.shape[0] // groups, -1)
+    ag = ag.transpose(0, 2, 1) if transpose_a else ag
+    bg = bg.transpose(0, 2, 1) if transpose_b else bg
+    y = xp.matmul(ag, bg)
+    return y.reshape(groups * y.shape[1], -1)
+
+
+def _is_depthwise(w, groups: int) -> bool:
+    """One input and one output channel per group: shift-and-accumulate beats im2col."""
+    return groups > 1 and w.shape[0] == groups and w.shape[1] == 1
+
+
+# ----- the three array-level computations ------------------------------------------------
+def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool):
+    """y (N, O, *out) from a padded input; also the window matrix when it was built whole."""
+    xp = array_module(x_pad)
+    kernel = w.shape[2:]
+    n_batch, n_out = x_pad.shape[0], w.shape[0]
+    if _is_depthwise(w, groups):
+        view = windows(x_pad, kernel, stride, dilation, out)
+        taps = w.reshape(n_out, -1)
+        y = xp.zeros((n_batch, n_out) + tuple(out), dtype=x_pad.dtype)
+        scratch = xp.empty_like(y)
+        expand = (n_out,) + (1,) * len(out)
+        for i, offset in enumerate(itertools.product(*(range(k) for k in kernel))):
+            xp.multiply(view[(Ellipsis,) + offset], taps[:, i].reshape(expand), out=scratch)
+            y += scratch
+        return y, None
+    w_mat = w.reshape(n_out, -1)
+    pieces = list(_chunks(n_batch, out, x_pad.shape[1] * prod(kernel) * x_pad.itemsize))
+    if len(pieces) == 1:
+        cols = _im2col(x_pad, kernel, stride, dilation, out)
+        y = _grouped_matmul(w_mat, cols, groups).reshape((n_out, n_batch) + tuple(out))
+        return y.transpose((1, 0) + tuple(range(2, 2 + len(out)))), (cols if keep_cols else None)
+    y = xp.empty((n_out, n_batch) + tuple(out), dtype=x_pad.dtype)
+    for batch, rows in pieces:
+        region = x_pad[(batch, slice(None), _input_rows(rows, kernel, stride, dilation))]
+        out_piece = (rows.stop - rows.start,) + tuple(out[1:])
+        cols = _im2col(region, kernel, stride, dilation, out_piece)
+        y[(slice(None), batch, rows)] = _grouped_matmul(w_mat, cols, groups).reshape(
+            (n_out, batch.stop - batch.start) + out_piece)
+    return y.transpose((1, 0) + tuple(range(2, 2 + len(out)))), None
+
+
+def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
+              need_input: bool = True, need_weight: bool = True):
+    """(gx_pad, gw) of y = conv(x_pad, w) given gy (N, O, *out); either may be skipped.
+
+    gx_pad is also the forward of a transposed convolution of gy with w."""
+    xp = array_module(gy)
+    kernel = w.shape[2:]
+    nd = len(kernel)
+    out = gy.shape[2:]
+    n_batch, n_out = gy.shape[0], w.shape[0]
+    gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None
+    gw = xp.zeros(w.shape, dtype=gy.dtype) if need_weight else None
+    if _is_depthwise(w, groups):
+        offsets = list(itertools.product(*(range(k) for k in kernel)))
+        taps = w.reshape(n_out, -1)
+        expand = (n_out,) + (1,) * nd
+        view = windows(x_pad, kernel, stride, dilation, out) if need_weight else None
+        gw_taps = gw.reshape(n_out, -1) if need_weight else None
+        spatial_axes = (0,) + tuple(range(2, 2 + nd))
+        for i, offset in enumerate(offsets):
+            if need_input:
+                target = (slice(None), slice(None)) + tuple(
+                    slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(offset, dilation, stride, out,
+                                                                                   strict=True))
+                gx[target] += gy * taps[:, i].reshape(expand)
+            if need_weight:
+                gw_taps[:, i] = (gy * view[(Ellipsis,) + offset]).sum(axis=spatial_axes)
+        return gx, gw
+    w_mat = w.reshape(n_out, -1)
+    channels = x_shape[1]
+    to_matrix = (1, 0) + tuple(range(2, 2 + nd))
+    for batch, rows in _chunks(n_batch, tuple(out), channels * prod(kernel) * gy.itemsize):
+        gy_piece = gy[(batch, slice(None), rows)]
+        n_piece = batch.stop - batch.start
+        out_piece = gy_piece.shape[2:]
+        gy_mat = xp.ascontiguousarray(gy_piece.transpose(to_matrix)).reshape(n_out, -1)
+        in_rows = _input_rows(rows, kernel, stride, dilation)
+        if need_weight:
+            piece_cols = cols
+            if piece_cols is None:
+                region = x_pad[(batch, slice(None), in_rows)]
+                piece_cols = _im2col(region, kernel, stride, dilation, out_piece)
+            gw += _grouped_matmul(gy_mat, piece_cols, groups, transpose_b=True).reshape(w.shape)
+        if need_input:
+            gcols = _grouped_matmul(w_mat, gy_mat, groups, transpose_a=True)
+            gcols = gcols.reshape((channels,) + tuple(kernel) + (n_piece,) + tuple(out_piece))
+            order = (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2)) + tuple(range(1, nd + 1))
+            region_shape = (n_piece, channels, in_rows.stop - in_rows.start) + tuple(x_shape[3:])
+            if rows.start == 0 and rows.stop == out[0]:
+                region_shape = (n_piece, channels) + tuple(x_shape[2:])
+                in_rows = slice(0, x_shape[2])
+            gx[(batch, slice(None), in_rows)] += col2im(gcols.transpose(order), region_shape, kernel, stride,
+                                                         dilation)
+    return gx, gw
+
+
+# ----- differentiable ops ----------------------------------------------------------------
+def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, groups: int, out) -> Tensor:
+    """y = conv(x, w) + b on checked, normalised arguments (pads are (before, after) pairs)."""
+    xp = array_module(x.data)
+    nd = len(stride)
+    x_pad = pad_spatial(x.data, pads)
+    keep_cols = w.requires_grad and is_grad_enabled()
+    y, cols = _forward(x_pad, w.data, stride, dilation, groups, out, keep_cols)
+    if b is not None:
+        y += b.data.reshape((1, -1) + (1,) * nd)  # in place on a fresh array
+
+    def grad_fn(gy):
+        gx_pad, gw = _backward(gy, w.data, x_pad.shape, stride, dilation, groups, x_pad=x_pad, cols=cols,
+                               need_input=x.requires_grad, need_weight=w.requires_grad)
+        gx = xp.ascontiguousarray(crop_spatial(gx_pad, pads, x.shape[2:])) if x.requires_grad else None
+        gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
+        return (gx, gw) + ((gb,) if b is not None else ())
+
+    parents = (x, w) + ((b,) if b is not None else ())
+    return Tensor.from_op(y, parents, grad_fn, f"conv{nd}d")
+
+
+def transposed_convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, padding, output_padding,
+                           dilation, groups: int) -> Tensor:
+    """The adjoint of convolution with the same weight (x plays the output gradient)."""
+    nd = len(stride)
+    kernel = w.shape[2:]
+    full = tuple((n - 1) * s + d * (k - 1) + 1 + op
+                 for n, s, d, k, op in zip(x.shape[2:], stride, dilation, kernel, output_padding, strict=True))
+    y_shape = (x.shape[0], w.shape[1] * groups) + full
+    pads = tuple((p, p) for p in padding)
+    out = tuple(n - 2 * p for n, p in zip(full, padding, strict=True))
+    y_pad, _ = _backward(x.data, w.data, y_shape, stride, dilation, groups, need_weight=False)
+    y = crop_spatial(y_pad, pads, out)
+    y = array_module(y).ascontiguousarray(y)
+    if b is not None:
+        y += b.data.reshape((1, -1) + (1,) * nd)
+
+    def grad_fn(gy):
+        gy_pad = pad_spatial(gy, pads)
+        if full != gy_pad.shape[2:]:  # negative output padding never happens; keep shapes honest
+            raise AssertionError("transposed convolution: gradient shape mismatch")
+        gx = None
+        if x.requires_grad:
+            gx, _ = _forward(gy_pad, w.data, stride, dilation, groups, x.shape[2:], keep_cols=False)
+        gw = None
+        if w.requires_grad:
+            _, gw = _backward(x.data, w.data, gy_pad.shape, stride, dilation, groups, x_pad=gy_pad,
+                              need_input=False)
+        gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
+        return (gx, gw) + ((gb,) if b is not None else ())
+
+    parents = (x, w) + ((b,) if b is not None else ())
+    return Tensor.from_op(y, parents, grad_fn, f"conv_transpose{nd}d")
+
+
+# ----- public functions (PyTorch's names, arguments and defaults) ------------------------
+def _check_weight(op: str, x: Tensor, weight, bias, nd: int, groups, transposed: bool):
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"{op}: weight must be a convpool.Tensor, got {type(weight).__name__}")
+    if weight.ndim != nd + 2:
+        layout = "(in_channels, out_channels/groups, " if transposed else "(out_channels, in_channels/groups, "
+        raise ValueError(f"{op}: weight must be {nd + 2}-D {layout}{spatial_names(nd)}), "
+                         f"got shape {weight.shape}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{op}: bias must be a convpool.Tensor or None, got {type(bias).__name__}")
+    check_same_dtype(op, input=x, weight=weight, bias=bias)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got groups={groups!r}")
+    channels = x.shape[1]
+    if transposed:
+        expected_in, out_channels = weight.shape[0], weight.shape[1] * groups
+    else:
+        expected_in, out_channels = weight.shape[1] * groups, weight.shape[0]
+    if channels % groups:
+        raise ValueError(f"{op}: groups={groups} does not divide the input's {channels} channels "
+                         f"(input shape {x.shape})")
+    if (weight.shape[0]) % groups:
+        raise ValueError(f"{op}: groups={groups} does not divide weight.shape[0]={weight.shape[0]} "
+                         f"(weight shape {weight.shape})")
+    if channels != expected_in:
+        what = "weight.shape[0]" if transposed else f"weight.shape[1] * groups = {weight.shape[1]} * {groups}"
+        raise ValueError(f"{op}: input has {channels} channels but the weight expects {expected_in} "
+                         f"({what}); input shape {x.shape}, weight shape {weight.shape}")
+    if bias is not None and bias.shape != (out_channels,):
+        raise ValueError(f"{op}: bias must have shape ({out_channels},) to match the weight's output "
+                         f"channels, got {bias.shape}; weight shape {weight.shape}")
+
+
+def _conv(op: str, nd: int, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
+    x, unbatched = check_input(op, input, nd)
+    _check_weight(op, x, weight, bias, nd, groups, transposed=False)
+    stride = ntuple("stride", stride, nd, 1, op)
+    dilation = ntuple("dilation", dilation, nd, 1, op)
+    kernel = weight.shape[2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = ((0, 0),) * nd
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}: padding='same' needs stride 1, got stride={stride} "
+                                 "(the output size would not equal the input size)")
+            pads = tuple(same_padding(k, d) for k, d in zip(kernel, dilation, strict=True))
+        else:
+            raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+    else:
+        pads = tuple((p, p) for p in ntuple("padding", padding, nd, 0, op))
+    try:
+        out = tuple(output_length(n, k, s, p, d)
+                    for n, k, s, p, d in zip(x.shape[2:], kernel, stride, pads, dilation, strict=True))
+    except ValueError as error:
+        raise ValueError(f"{op}: {error}; input shape {x.shape}, weight shape {weight.shape}") from None
+    y = convolution(x, weight, bias, stride, pads, dilation, groups, out)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """1-D convolution over (N, C, L): audio, sequences. Same arguments as torch.nn.functional.conv1d.
+
+    >>> import convpool
+    >>> x = convpool.tensor([[[1., 2., 3., 4., 5.]]])
+    >>> conv1d(x, convpool.tensor([[[0., 1.]]]), padding='same').tolist()
+    [[[2.0, 3.0, 4.0, 5.0, 0.0]]]
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-D convolution over (N, C, H, W): each output pixel is the kernel-weighted sum of the
+    pixels under it, over all input channels of its group, plus the bias."""
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """3-D convolution over (N, C, D, H, W): video or volumes."""
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_transpose(op: str, nd: int, input, weight, bias, stride, padding, output_padding, groups,
+                    dilation) -> Tensor:
+    x, unbatched = check_input(op, input, nd)
+    _check_weight(op, x, weight, bias, nd, groups, transposed=True)
+    stride = ntuple("stride", stride, nd, 1, op)
+    dilation = ntuple("dilation", dilation, nd, 1, op)
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a tuple (PyTorch has no 'same' here), got {padding!r}")
+    padding = ntuple("padding", padding, nd, 0, op)
+    output_padding = ntuple("output_padding", output_padding, nd, 0, op)
+    for op_pad, s, d in zip(output_padding, stride, dilation, strict=True):
+        if op_pad >= s and op_pad >= d:
+            raise ValueError(f"{op}: output_padding must be smaller than stride or dilation, got "
+                             f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    for n, k, s, p, d, op_pad in zip(x.shape[2:], weight.shape[2:], stride, padding, dilation, output_padding,
+                                     strict=True):
+        try:
+            transposed_output_length(n, k, s, p, d, op_pad)
+        except ValueError as error:
+            raise ValueError(f"{op}: {error}; input shape {x.shape}, weight shape {weight.shape}") from None
+    y = transposed_convolution(x, weight, bias, stride, padding, output_padding, dilation, groups)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 1-D convolution (the gradient of conv1d with respect to its input); upsamples."""
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding,
+                           groups, dilation)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 2-D convolution; weight is (in_channels, out_channels/groups, kH, kW)."""
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding,
+                           groups, dilation)
+
+
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 3-D convolution."""
+    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding,
+                           groups, dilation)

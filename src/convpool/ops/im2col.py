@@ -1,0 +1,82 @@
+"""Window extraction, shared by convolution and pooling, and its adjoint.
+
+`windows` is a strided view of every kernel window, shape (N, C, *out, *kernel), made
+without copying. Conv copies it once into a matrix for one BLAS product; pooling reduces
+over its kernel axes. `col2im` sums window-shaped gradients back into the input: a loop
+over kernel offsets with strided slices (no np.add.at), or one reshaped assignment when
+windows tile the input exactly (stride == kernel, no dilation).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+from ..backend import array_module
+
+
+def pad_spatial(x, pads: Sequence[tuple[int, int]], value: float = 0.0):
+    """Pad the trailing len(pads) axes by (before, after) with a constant; no copy if none."""
+    if all(lo == 0 and hi == 0 for lo, hi in pads):
+        return x
+    xp = array_module(x)
+    lead = x.ndim - len(pads)
+    shape = x.shape[:lead] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[lead:], pads, strict=True))
+    out = xp.full(shape, value, dtype=x.dtype)
+    inner = (slice(None),) * lead + tuple(slice(lo, lo + n) for n, (lo, _) in
+                                          zip(x.shape[lead:], pads, strict=True))
+    out[inner] = x
+    return out
+
+
+def crop_spatial(x, pads: Sequence[tuple[int, int]], sizes: Sequence[int]):
+    """The inverse of pad_spatial: the region of the original sizes (a view)."""
+    lead = x.ndim - len(pads)
+    return x[(slice(None),) * lead + tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, sizes, strict=True))]
+
+
+def tiles(kernel, stride, dilation) -> bool:
+    """True when windows tile the input without overlap or gaps (stride == kernel)."""
+    return all(d == 1 and s == k for k, s, d in zip(kernel, stride, dilation, strict=True))
+
+
+def windows(x, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], out: Sequence[int]):
+    """Read-only view (N, C, *out, *kernel) of every window of x (N, C, *spatial)."""
+    xp = array_module(x)
+    nd = len(kernel)
+    if tiles(kernel, stride, dilation):  # a reshape: cheaper to reduce over than a strided view
+        region = x[(slice(None), slice(None)) + tuple(slice(0, o * k) for o, k in zip(out, kernel, strict=True))]
+        split = region.reshape(x.shape[:2] + tuple(itertools.chain.from_iterable(zip(out, kernel, strict=True))))
+        return split.transpose((0, 1) + tuple(range(2, 2 + 2 * nd, 2)) + tuple(range(3, 3 + 2 * nd, 2)))
+    spatial = x.strides[2:]
+    shape = x.shape[:2] + tuple(out) + tuple(kernel)
+    strides = x.strides[:2] + tuple(st * s for st, s in zip(spatial, stride, strict=True)) + tuple(
+        st * d for st, d in zip(spatial, dilation, strict=True))
+    return xp.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+
+
+def col2im(cols, shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+           dilation: Sequence[int]):
+    """Sum cols (N, C, *out, *kernel) into a new array of `shape` (N, C, *spatial): the
+    adjoint of `windows`."""
+    xp = array_module(cols)
+    nd = len(kernel)
+    out = cols.shape[2:2 + nd]
+    gx = xp.zeros(tuple(shape), dtype=cols.dtype)
+    if tiles(kernel, stride, dilation):
+        order = (0, 1) + tuple(itertools.chain.from_iterable((2 + i, 2 + nd + i) for i in range(nd)))
+        region = (slice(None), slice(None)) + tuple(slice(0, o * k) for o, k in zip(out, kernel, strict=True))
+        gx[region] = cols.transpose(order).reshape(
+            tuple(shape[:2]) + tuple(o * k for o, k in zip(out, kernel, strict=True)))
+        return gx
+    lead = (slice(None),) * (2 + nd)
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        target = (slice(None), slice(None)) + tuple(
+            slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(offset, dilation, stride, out, strict=True))
+        gx[target] += cols[lead[:2 + nd] + offset]
+    return gx
+
+
+def prod(values) -> int:
+    return math.prod(values)

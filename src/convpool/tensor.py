@@ -1,0 +1,341 @@
+"""Tensor: an array plus the graph that made it, and reverse-mode differentiation over it.
+
+As in micrograd, each op builds its output together with a closure that maps the output's
+gradient to its inputs' gradients (`Tensor.from_op`). `backward()` orders the graph
+topologically and runs the closures in reverse, summing the gradients of a tensor that is
+used more than once. Leaves that require grad keep theirs in `.grad`, accumulating across
+calls as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+import numpy
+
+from . import backend
+
+GradFn = Callable[[object], Sequence[object | None]]
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """False inside `no_grad()`."""
+    return getattr(_state, "grad_enabled", True)
+
+
+@contextmanager
+def _grad_mode(enabled: bool):
+    previous = is_grad_enabled()
+    _state.grad_enabled = enabled
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+def no_grad():
+    """Context manager (or decorator via `with`) that records no graph: for evaluation."""
+    return _grad_mode(False)
+
+
+def enable_grad():
+    """Turn graph recording back on inside a `no_grad()` block."""
+    return _grad_mode(True)
+
+
+def _as_array(data, dtype=None):
+    """An array from data; Python floats become the default dtype, as torch.tensor does."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        dtype = numpy.dtype(dtype)
+    if isinstance(data, numpy.ndarray | numpy.generic):
+        array = data
+    else:
+        array = numpy.asarray(data)
+        if array.dtype == numpy.float64 and dtype is None:
+            array = array.astype(backend.default_dtype())
+        elif array.dtype.kind == "i" and dtype is None:
+            array = array.astype(numpy.int64)
+    if dtype is not None and array.dtype != dtype:
+        array = array.astype(dtype)
+    return backend.xp.asarray(array)
+
+
+class Tensor:
+    """An n-dimensional array that records the operations that made it."""
+
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_grad_fn", "_name", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's operators
+
+    def __init__(self, data, dtype=None, requires_grad: bool = False):
+        self.data = _as_array(data, dtype)
+        self.grad: Tensor | None = None
+        self._parents: tuple[Tensor, ...] = ()
+        self._grad_fn: GradFn | None = None
+        self._name = ""
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ----- the graph -------------------------------------------------------------------
+    @staticmethod
+    def from_op(data, parents: Sequence[Tensor], grad_fn: GradFn, name: str) -> Tensor:
+        """Wrap an op's output; record `grad_fn` only when a parent needs a gradient."""
+        out = Tensor.__new__(Tensor)
+        out.data = data
+        out.grad = None
+        out._name = name
+        if is_grad_enabled() and any(p.requires_grad for p in parents):
+            out.requires_grad = True
+            out._parents = tuple(parents)
+            out._grad_fn = grad_fn
+        else:
+            out.requires_grad = False
+            out._parents = ()
+            out._grad_fn = None
+        return out
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def grad_fn(self) -> str | None:
+        """Name of the op that made this tensor, or None for a leaf."""
+        return self._name if self._grad_fn is not None else None
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+            )
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_ can only change leaf tensors")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+
+        `gradient` is the upstream gradient; it may be left out for a one-element tensor.
+        The graph is freed afterwards unless `retain_graph` is set.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward: this tensor does not require grad (no input had requires_grad=True, "
+                "or it was made under no_grad())"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: gradient can be left out only for a one-element tensor, "
+                    f"this one has shape {self.shape}"
+                )
+            seed = backend.xp.ones_like(self.data)
+        else:
+            seed = _as_array(gradient, self.data.dtype)
+            if seed.shape != self.data.shape:
+                raise ValueError(
+                    f"backward: gradient has shape {seed.shape} but the tensor has shape {self.shape}"
+                )
+        order = self._topological_order()
+        grads: dict[int, object] = {id(self): seed}
+        for node in order:
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node._grad_fn is None:
+                g = g.astype(node.data.dtype, copy=False)
+                if node.grad is None:
+                    node.grad = Tensor(g.copy() if g is seed else g)
+                else:
+                    node.grad = Tensor(node.grad.data + g)
+                continue
+            parent_grads = node._grad_fn(g)
+            for parent, pg in zip(node._parents, parent_grads, strict=True):
+                if pg is None or not parent.requires_grad:
+                    continue
+                key = id(parent)
+                grads[key] = pg if key not in grads else grads[key] + pg
+            if not retain_graph:
+                node._grad_fn = _freed
+        del grads
+
+    def _topological_order(self) -> list[Tensor]:
+        """Nodes that need a gradient, outputs first (iterative: deep graphs are fine)."""
+        order: list[Tensor] = []
+        visited: set[int] = set()
+        stack: list[tuple[Tensor, bool]] = [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+            stack.append((node, True))
+            for parent in node._parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+        order.reverse()
+        return order
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def zero_grad_(self) -> None:
+        self.grad = None
+
+    # ----- plain facts -----------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> numpy.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def numpy(self) -> numpy.ndarray:
+        """The data as a NumPy array (shared, not copied); only for tensors without grad."""
+        if self.requires_grad:
+            raise RuntimeError("numpy: call .detach().numpy() on a tensor that requires grad")
+        return numpy.asarray(self.data)
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors convert to a number, shape is {self.shape}")
+        return self.data.item()
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = numpy.array2string(numpy.asarray(self.data), separator=", ", prefix="tensor(")
+        extra = f", dtype={self.dtype}, shape={self.shape}"
+        if self.requires_grad:
+            extra += f", grad_fn={self._name}" if self._grad_fn is not None else ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # ----- dtype -------------------------------------------------------------------------
+    def to(self, dtype) -> Tensor:
+        return _ops.cast(self, dtype)
+
+    def float(self) -> Tensor:
+        return _ops.cast(self, backend.float32)
+
+    def double(self) -> Tensor:
+        return _ops.cast(self, backend.float64)
+
+    def long(self) -> Tensor:
+        return _ops.cast(self, backend.int64)
+
+    # ----- arithmetic (ops/basic.py holds forward and backward) --------------------------
+    def __add__(self, other): return _ops.add(self, other)
+    def __radd__(self, other): return _ops.add(other, self)
+    def __sub__(self, other): return _ops.sub(self, other)
+    def __rsub__(self, other): return _ops.sub(other, self)
+    def __mul__(self, other): return _ops.mul(self, other)
+    def __rmul__(self, other): return _ops.mul(other, self)
+    def __truediv__(self, other): return _ops.div(self, other)
+    def __rtruediv__(self, other): return _ops.div(other, self)
+    def __pow__(self, other): return _ops.pow(self, other)
+    def __rpow__(self, other): return _ops.pow(other, self)
+    def __matmul__(self, other): return _ops.matmul(self, other)
+    def __rmatmul__(self, other): return _ops.matmul(other, self)
+    def __neg__(self): return _ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops.abs(self)
+
+    def __eq__(self, other): return _ops.compare(self, other, "eq")  # type: ignore[override]
+    def __ne__(self, other): return _ops.compare(self, other, "ne")  # type: ignore[override]
+    def __lt__(self, other): return _ops.compare(self, other, "lt")
+    def __le__(self, other): return _ops.compare(self, other, "le")
+    def __gt__(self, other): return _ops.compare(self, other, "gt")
+    def __ge__(self, other): return _ops.compare(self, other, "ge")
+
+    def __getitem__(self, index): return _ops.getitem(self, index)
+
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def sqrt(self): return _ops.sqrt(self)
+    def abs(self): return _ops.abs(self)
+    def sum(self, dim=None, keepdim=False): return _ops.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return _ops.mean(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False): return _ops.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _ops.min(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return _ops.argmax(self, dim, keepdim)
+    def var(self, dim=None, unbiased=True, keepdim=False): return _ops.var(self, dim, unbiased, keepdim)
+    def reshape(self, *shape): return _ops.reshape(self, _shape_args(shape))
+    def view(self, *shape): return _ops.reshape(self, _shape_args(shape))
+    def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
+    def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
+    def permute(self, *dims): return _ops.permute(self, _shape_args(dims))
+    def unsqueeze(self, dim): return _ops.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return _ops.squeeze(self, dim)
+    def expand(self, *shape): return _ops.expand(self, _shape_args(shape))
+    def relu(self): return _activation().relu(self)
+    def sigmoid(self): return _activation().sigmoid(self)
+    def tanh(self): return _activation().tanh(self)
+    def clamp(self, min=None, max=None): return _ops.clamp(self, min, max)
+
+    @property
+    def T(self):
+        return _ops.permute(self, tuple(reversed(range(self.ndim))))
+
+
+def _freed(_g):
+    raise RuntimeError(
+        "backward through a graph a second time: its saved values were freed; "
+        "pass retain_graph=True to the first backward()"
+    )
+
+
+def _activation():
+    from .ops import activation
+    return activation
+
+
+def _shape_args(args) -> tuple[int, ...]:
+    if len(args) == 1 and not isinstance(args[0], int):
+        return tuple(args[0])
+    return tuple(args)
+
+
+from .ops import basic as _ops  # noqa: E402  (the ops import Tensor from this module)
