@@ -57,6 +57,9 @@ def compare(ours, theirs, *arrays, grad: bool = True, rtol: float | None = None,
                                   err_msg="forward differs from torch")
     if isinstance(y_ours, tuple | list) and len(y_ours) > 1:  # e.g. pooling indices
         numpy.testing.assert_array_equal(y_ours[1].numpy(), y_theirs[1].numpy(), err_msg="indices differ")
+    if grad:
+        assert y1.requires_grad == y2.requires_grad, (
+            f"requires_grad: convpool {y1.requires_grad}, torch {y2.requires_grad} (a detached output?)")
     if grad and y1.requires_grad:
         upstream = numpy.random.default_rng(seed).standard_normal(y1.shape).astype(y1.dtype)
         y1.backward(convpool.tensor(upstream))

@@ -4,6 +4,7 @@ PyTorch-shaped: `convpool.Tensor`, `convpool.functional as F`. See the README fo
 """
 
 from . import backend
+from .backend import bool_ as bool  # noqa: A001  (torch.bool)
 from .backend import (
     float32,
     float64,
@@ -15,7 +16,6 @@ from .backend import (
     set_memory_budget,
     set_rng_state,
 )
-from .backend import bool_ as bool  # noqa: A001  (torch.bool)
 from .factories import (
     arange,
     from_numpy,

@@ -9,7 +9,7 @@ from .tensor import Tensor
 
 
 def _shape(size) -> tuple[int, ...]:
-    if len(size) == 1 and not isinstance(size[0], int):
+    if len(size) == 1 and not isinstance(size[0], int | numpy.integer):
         size = tuple(size[0])
     for n in size:
         if isinstance(n, bool) or not isinstance(n, int | numpy.integer) or n < 0:

@@ -150,11 +150,10 @@ class Tensor:
             if g is None:
                 continue
             if node._grad_fn is None:
-                g = g.astype(node.data.dtype, copy=False)
-                if node.grad is None:
-                    node.grad = Tensor(g.copy() if g is seed else g)
+                if node.grad is None:  # a private, writable copy: g may be shared or a broadcast view
+                    node.grad = Tensor(backend.xp.array(g, dtype=node.data.dtype, copy=True))
                 else:
-                    node.grad = Tensor(node.grad.data + g)
+                    node.grad = Tensor((node.grad.data + g).astype(node.data.dtype, copy=False))
                 continue
             parent_grads = node._grad_fn(g)
             for parent, pg in zip(node._parents, parent_grads, strict=True):
@@ -333,7 +332,7 @@ def _activation():
 
 
 def _shape_args(args) -> tuple[int, ...]:
-    if len(args) == 1 and not isinstance(args[0], int):
+    if len(args) == 1 and not isinstance(args[0], int | numpy.integer):
         return tuple(args[0])
     return tuple(args)
 

@@ -13,6 +13,7 @@ array module.
 from __future__ import annotations
 
 import math
+import numbers
 
 from ..backend import array_module
 from ..tensor import Tensor
@@ -24,10 +25,10 @@ _GELU_TANH_KAPPA = 0.044715
 
 
 def relu(input: Tensor) -> Tensor:
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+    """max(x, 0); the gradient at 0 is 0, and NaN stays NaN, as in PyTorch."""
     xp = array_module(input.data)
     positive = input.data > 0
-    y = xp.where(positive, input.data, 0).astype(input.dtype, copy=False)
+    y = xp.maximum(input.data, 0)
     return Tensor.from_op(y, (input,), lambda g: (g * positive,), "relu")
 
 
@@ -143,12 +144,12 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
 def _along(input: Tensor, dim: int, op: str):
     """The data (a 0-d tensor viewed as 1-D, as PyTorch allows) and dim as a checked axis."""
     ndim = max(input.ndim, 1)
-    if isinstance(dim, bool) or not isinstance(dim, int):
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
         raise TypeError(f"{op}: dim must be an int, got dim={dim!r}")
     if not -ndim <= dim < ndim:
         raise ValueError(f"{op}: dim={dim} is out of range for a tensor of shape {input.shape} "
                          f"(expected {-ndim} <= dim < {ndim})")
-    return input.data.reshape(input.shape or (1,)), dim % ndim
+    return input.data.reshape(input.shape or (1,)), int(dim) % ndim
 
 
 def _sigmoid(x):

@@ -43,10 +43,23 @@ def unbroadcast(g, shape: tuple[int, ...]):
 
 
 def _pair(a, b) -> tuple[Tensor, Tensor]:
+    """Both operands as tensors with PyTorch's promotion: an integer tensor meeting a
+    floating one takes its dtype (NumPy would give float64)."""
     if isinstance(a, Tensor):
-        return a, as_tensor(b, a)
-    b = as_tensor(b)
-    return as_tensor(a, b), b
+        b = as_tensor(b, a)
+    else:
+        b = as_tensor(b)
+        a = as_tensor(a, b)
+    if a.dtype.kind == "f" and b.dtype.kind != "f":
+        b = cast(b, a.dtype)
+    elif b.dtype.kind == "f" and a.dtype.kind != "f":
+        a = cast(a, b.dtype)
+    return a, b
+
+
+def _floating(a: Tensor) -> Tensor:
+    """Integer input to a floating function (exp, true division) becomes the default dtype."""
+    return a if a.dtype.kind == "f" else cast(a, backend.default_dtype())
 
 
 # ----- arithmetic ----------------------------------------------------------------------
@@ -80,6 +93,7 @@ def mul(a, b) -> Tensor:
 
 def div(a, b) -> Tensor:
     a, b = _pair(a, b)
+    a, b = _floating(a), _floating(b)
     y = a.data / b.data
 
     def grad_fn(g):
@@ -91,6 +105,8 @@ def div(a, b) -> Tensor:
 
 def pow(a, b) -> Tensor:
     a, b = _pair(a, b)
+    if a.dtype.kind != "f" and b.dtype.kind != "f" and (b.data < 0).any():
+        raise ValueError("pow: integers to negative integer powers are not allowed")
     xp = array_module(a.data)
     y = a.data ** b.data
 
@@ -117,21 +133,26 @@ def abs(a: Tensor) -> Tensor:
 
 
 def exp(a: Tensor) -> Tensor:
+    a = _floating(a)
     y = array_module(a.data).exp(a.data)
     return Tensor.from_op(y, (a,), lambda g: (g * y,), "exp")
 
 
 def log(a: Tensor) -> Tensor:
+    a = _floating(a)
     y = array_module(a.data).log(a.data)
     return Tensor.from_op(y, (a,), lambda g: (g / a.data,), "log")
 
 
 def sqrt(a: Tensor) -> Tensor:
+    a = _floating(a)
     y = array_module(a.data).sqrt(a.data)
     return Tensor.from_op(y, (a,), lambda g: (g / (2 * y),), "sqrt")
 
 
 def clamp(a: Tensor, min=None, max=None) -> Tensor:
+    if isinstance(min, float) or isinstance(max, float):
+        a = _floating(a)
     xp = array_module(a.data)
     y = xp.clip(a.data, min, max)
     inside = xp.ones(a.shape, dtype=bool)
@@ -157,11 +178,8 @@ def matmul(a, b) -> Tensor:
     def grad_fn(g):
         a2 = a.data[None, :] if a.ndim == 1 else a.data
         b2 = b.data[:, None] if b.ndim == 1 else b.data
-        g2 = g
-        if a.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
+        g2 = xp.expand_dims(g, -1) if b.ndim == 1 else g  # restore the dims matmul dropped
+        g2 = xp.expand_dims(g2, -2) if a.ndim == 1 else g2
         ga = gb = None
         if a.requires_grad:
             ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))
@@ -190,6 +208,7 @@ def where(condition, a, b) -> Tensor:
     cond = condition.data if isinstance(condition, Tensor) else array_module().asarray(condition)
     a, b = _pair(a, b)
     xp = array_module(a.data)
+    cond = xp.asarray(cond, dtype=bool)
     y = xp.where(cond, a.data, b.data)
 
     def grad_fn(g):
@@ -200,22 +219,32 @@ def where(condition, a, b) -> Tensor:
 
 
 def cast(a: Tensor, dtype) -> Tensor:
+    """Convert the dtype; a cast to a non-floating dtype leaves the graph, as in PyTorch."""
     dtype = numpy.dtype(dtype)
     if dtype == a.dtype:
         return a
+    if dtype.kind != "f":
+        return Tensor(a.data.astype(dtype))
     source = a.dtype
     return Tensor.from_op(a.data.astype(dtype), (a,), lambda g: (g.astype(source),), "cast")
 
 
 # ----- reductions ------------------------------------------------------------------------
+def normalize_dim(dim: int, ndim: int) -> int:
+    """A dim in [-ndim, ndim) as a non-negative index; a 0-d tensor accepts 0 and -1."""
+    span = builtins.max(ndim, 1)
+    if isinstance(dim, bool) or not isinstance(dim, int | numpy.integer) or not -span <= dim < span:
+        raise IndexError(f"dim {dim!r} is out of range for a tensor with {ndim} dimensions "
+                         f"(expected a dim in [{-span}, {span - 1}])")
+    return int(dim) % span
+
+
 def _axes(dim, ndim: int) -> tuple[int, ...] | None:
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    for d in dims:
-        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
-            raise ValueError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(d % builtins.max(ndim, 1) for d in dims))
+    dims = (dim,) if isinstance(dim, int | numpy.integer) else tuple(dim)
+    axes = tuple(sorted({normalize_dim(d, ndim) for d in dims}))
+    return () if ndim == 0 else axes
 
 
 def _expand_back(g, shape, axes, keepdim):
@@ -277,6 +306,9 @@ def _extreme(a: Tensor, dim, keepdim: bool, largest: bool):
             return (gx.reshape(a.shape),)
 
         return Tensor.from_op(flat[index].copy(), (a,), grad_all, name)
+    if a.ndim == 0:
+        normalize_dim(dim, 0)
+        return Tensor.from_op(a.data.copy(), (a,), lambda g: (g,), name), Tensor(xp.zeros((), numpy.int64))
     (axis,) = _axes(dim, a.ndim)
     idx = xp.expand_dims(arg(a.data, axis=axis), axis)
     values = xp.take_along_axis(a.data, idx, axis=axis)
@@ -286,9 +318,9 @@ def _extreme(a: Tensor, dim, keepdim: bool, largest: bool):
         xp.put_along_axis(gx, idx, g if keepdim else xp.expand_dims(g, axis), axis=axis)
         return (gx,)
 
-    if not keepdim:
-        values, idx = values.squeeze(axis), idx.squeeze(axis)
-    return Tensor.from_op(values, (a,), grad_dim, name), Tensor(idx.astype(numpy.int64))
+    indices = idx if keepdim else idx.squeeze(axis)
+    values = values if keepdim else values.squeeze(axis)
+    return Tensor.from_op(values, (a,), grad_dim, name), Tensor(indices.astype(numpy.int64))
 
 
 def max(a: Tensor, dim=None, keepdim: bool = False):
@@ -301,7 +333,9 @@ def min(a: Tensor, dim=None, keepdim: bool = False):
 
 def argmax(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     xp = array_module(a.data)
-    if dim is None:
+    if dim is None or a.ndim == 0:
+        if dim is not None:
+            normalize_dim(dim, 0)
         return Tensor(xp.asarray(xp.argmax(a.data), dtype=numpy.int64))
     (axis,) = _axes(dim, a.ndim)
     return Tensor(xp.argmax(a.data, axis=axis, keepdims=keepdim).astype(numpy.int64))
@@ -329,7 +363,7 @@ def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def permute(a: Tensor, dims: Sequence[int]) -> Tensor:
-    dims = tuple(d % builtins.max(a.ndim, 1) for d in dims)
+    dims = tuple(normalize_dim(d, a.ndim) for d in dims)
     if sorted(dims) != list(range(a.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {a.ndim} dims of {a.shape}")
     inverse = tuple(numpy.argsort(dims))
@@ -343,14 +377,14 @@ def transpose(a: Tensor, dim0: int, dim1: int) -> Tensor:
 
 
 def unsqueeze(a: Tensor, dim: int) -> Tensor:
-    dim = dim % (a.ndim + 1)
+    dim = normalize_dim(dim, a.ndim + 1)
     return reshape(a, a.shape[:dim] + (1,) + a.shape[dim:])
 
 
 def squeeze(a: Tensor, dim=None) -> Tensor:
     if dim is None:
         return reshape(a, tuple(n for n in a.shape if n != 1))
-    dim = dim % builtins.max(a.ndim, 1)
+    dim = normalize_dim(dim, a.ndim)
     if a.ndim == 0 or a.shape[dim] != 1:
         return a
     return reshape(a, a.shape[:dim] + a.shape[dim + 1:])
@@ -395,7 +429,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
     ndim = tensors[0].ndim
-    axis = dim % builtins.max(ndim, 1)
+    if ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    axis = normalize_dim(dim, ndim)
     for i, t in enumerate(tensors):
         if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1:] != tensors[0].shape[:axis] + \
                 tensors[0].shape[axis + 1:]:
@@ -419,4 +455,5 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    dim = normalize_dim(dim, tensors[0].ndim + 1)
     return cat([unsqueeze(t, dim) for t in tensors], dim)

@@ -143,7 +143,10 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
     w_mat = w.reshape(n_out, -1)
     channels = x_shape[1]
     to_matrix = (1, 0) + tuple(range(2, 2 + nd))
-    for batch, rows in _chunks(n_batch, tuple(out), channels * prod(kernel) * gy.itemsize):
+    pieces = list(_chunks(n_batch, tuple(out), channels * prod(kernel) * gy.itemsize))
+    if len(pieces) > 1:
+        cols = None  # the budget shrank since forward: rebuild the window matrix per piece
+    for batch, rows in pieces:
         gy_piece = gy[(batch, slice(None), rows)]
         n_piece = batch.stop - batch.start
         out_piece = gy_piece.shape[2:]

@@ -53,7 +53,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         size = input.shape[axis]
         if before < 0 or after < 0:
             raise ValueError(f"pad: negative padding {pad} is only allowed with mode='constant'")
-        limit = size - 1 if mode == "reflect" else size
+        limit = {"reflect": size - 1, "circular": size}.get(mode, before + after)  # replicate: any width
         if max(before, after) > limit or size == 0:
             rule = "smaller than" if mode == "reflect" else "at most"
             raise ValueError(f"pad: {mode} padding must be {rule} the input size along the padded "

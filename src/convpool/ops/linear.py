@@ -1,0 +1,48 @@
+"""Fully connected layer: y = x W^T + b over the last dim of x.
+
+All leading dims of x are flattened into one batch of rows, so forward and both gradients
+are single 2-D matrix products (no per-batch weight gradients summed afterwards):
+
+    y  = x2 W^T + b        x2: (M, in), W: (out, in), y: (M, out)
+    gx = gy W              (M, in)
+    gW = gy^T x2           (out, in)
+    gb = sum over rows of gy
+"""
+
+from __future__ import annotations
+
+from ..tensor import Tensor
+from .args import check_same_dtype
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """input @ weight.T + bias, for input (*, in_features) and weight (out_features, in_features)."""
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    out_features, in_features = weight.shape
+    if input.ndim == 0 or input.shape[-1] != in_features:
+        got = "a 0-d input" if input.ndim == 0 else f"in_features={input.shape[-1]}"
+        raise ValueError(
+            f"linear: input has {got} (last dim of input shape {input.shape}) but weight of shape "
+            f"{weight.shape} expects in_features={in_features}"
+        )
+    if bias is not None and bias.shape != (out_features,):
+        raise ValueError(f"linear: bias must have shape ({out_features},) to match weight {weight.shape}, "
+                         f"got {bias.shape}")
+    check_same_dtype("linear", input=input, weight=weight, bias=bias)
+    x2 = input.data.reshape(-1, in_features)
+    w = weight.data
+    y = x2 @ w.T
+    if bias is not None:
+        y += bias.data
+    out_shape = input.shape[:-1] + (out_features,)
+
+    def grad_fn(g):
+        g2 = g.reshape(-1, out_features)
+        gx = (g2 @ w).reshape(input.shape) if input.requires_grad else None
+        gw = g2.T @ x2 if weight.requires_grad else None
+        gb = g2.sum(axis=0) if bias is not None and bias.requires_grad else None
+        return (gx, gw) if bias is None else (gx, gw, gb)
+
+    parents = (input, weight) if bias is None else (input, weight, bias)
+    return Tensor.from_op(y.reshape(out_shape), parents, grad_fn, "linear")

@@ -1,0 +1,263 @@
+"""Losses, with PyTorch's semantics for weight, ignore_index, label_smoothing and reduction.
+
+Class-index losses go through one primitive, `_pick`, which gathers -w[t] * logp[t] for each
+item (0 for ignored items) and scatters the gradient back; cross_entropy is log_softmax
+followed by that, plus the label-smoothing term built from ordinary ops. The mean of a
+weighted loss divides by the summed weights of the items that count, as PyTorch does.
+
+`weight` and `pos_weight` are constants: they receive no gradient (PyTorch refuses to
+differentiate with respect to them).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy
+
+from ..backend import array_module
+from ..tensor import Tensor
+from .activation import log_softmax
+from .args import check_same_dtype
+from .basic import as_tensor, mean, mul, neg, reshape, sum
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits `input` (N, C, *) or (C,) against `target`.
+
+    target holds class indices, shaped (N, *) (or a scalar for input (C,)), or class
+    probabilities shaped like input. With label_smoothing = eps the loss becomes
+    (1 - eps) * nll + (eps / C) * sum over classes of -w[c] logp[c]; for probability
+    targets the target becomes t (1 - eps) + eps / C.
+    """
+    _check_reduction("cross_entropy", reduction)
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
+            or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, "
+                         f"got label_smoothing={label_smoothing!r}")
+    target = as_tensor(target)
+    class_axis = _class_axis("cross_entropy", input)
+    n_classes = input.shape[class_axis]
+    weight = _class_weight("cross_entropy", weight, input)
+    eps = float(label_smoothing)
+    if target.dtype.kind == "f":
+        return _cross_entropy_probabilities(input, target, weight, reduction, eps)
+
+    batched, target_data, squeeze = _batched("cross_entropy", input, target, ignore_index)
+    logp = log_softmax(batched, 1)
+    nll, kept, item_weight = _nll(logp, target_data, weight, ignore_index)
+    loss = _reduce(nll, reduction, item_weight)
+    if eps > 0:
+        if weight is None:
+            per_class = logp
+        else:
+            per_class = mul(logp, Tensor(weight.data.reshape((1, n_classes) + (1,) * (logp.ndim - 2))))
+        smooth = mul(neg(sum(per_class, 1)), Tensor(kept.astype(input.dtype)))
+        loss = loss * (1 - eps) + _reduce(smooth, reduction, item_weight) * (eps / n_classes)
+    return reshape(loss, ()) if squeeze and reduction == "none" else loss
+
+
+def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of log-probabilities `input` (N, C, *) or (C,) at class
+    indices `target` (N, *): -weight[t] * input[t]; 'mean' divides by the summed weights."""
+    _check_reduction("nll_loss", reduction)
+    target = as_tensor(target)
+    _class_axis("nll_loss", input)
+    weight = _class_weight("nll_loss", weight, input)
+    batched, target_data, squeeze = _batched("nll_loss", input, target, ignore_index)
+    nll, _, item_weight = _nll(batched, target_data, weight, ignore_index)
+    loss = _reduce(nll, reduction, item_weight)
+    return reshape(loss, ()) if squeeze and reduction == "none" else loss
+
+
+def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Squared error (input - target)^2, reduced. The shapes must match: PyTorch would
+    broadcast them with a warning, which is almost always a bug."""
+    _check_reduction("mse_loss", reduction)
+    target = as_tensor(target, input)
+    _check_same_shape("mse_loss", input, target)
+    check_same_dtype("mse_loss", input=input, target=target)
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | None = None,
+                                     reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
+    """Sigmoid plus binary cross-entropy in one stable step, for targets in [0, 1].
+
+    Per element, with sp(z) = log(1 + exp(z)) computed as log1p(exp(-|z|)) + max(z, 0):
+        loss = w * ((1 - t) x + (1 + (pos_weight - 1) t) sp(-x))
+    which is -w (pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))). Gradients:
+        d/dx = w ((1 + (pw - 1) t) sigmoid(x) - pw t)      d/dt = w ((pw - 1) sp(-x) - x)
+    """
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    op = "binary_cross_entropy_with_logits"
+    target = as_tensor(target, input)
+    _check_same_shape(op, input, target)
+    check_same_dtype(op, input=input, target=target, weight=weight, pos_weight=pos_weight)
+    for name, t in (("weight", weight), ("pos_weight", pos_weight)):
+        if t is not None and not _broadcasts_to(t.shape, input.shape):
+            raise ValueError(f"{op}: {name} of shape {t.shape} does not broadcast to "
+                             f"input shape {input.shape}")
+    xp = array_module(input.data)
+    x, t = input.data, target.data
+    softplus_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)
+    log_weight = 1 if pos_weight is None else 1 + (pos_weight.data - 1) * t
+    loss = (1 - t) * x + log_weight * softplus_neg
+    if weight is not None:
+        loss = loss * weight.data
+
+    def grad_fn(g):
+        if weight is not None:
+            g = g * weight.data
+        gx = gt = None
+        if input.requires_grad:
+            e = xp.exp(-xp.abs(x))
+            sig = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+            positive = t if pos_weight is None else pos_weight.data * t
+            gx = g * (log_weight * sig - positive)
+        if target.requires_grad:
+            gt = -g * x if pos_weight is None else g * ((pos_weight.data - 1) * softplus_neg - x)
+        return gx, gt
+
+    elementwise = Tensor.from_op(loss, (input, target), grad_fn, "binary_cross_entropy_with_logits")
+    return _reduce(elementwise, reduction)
+
+
+# ----- shared pieces ---------------------------------------------------------------------
+def _pick(logp: Tensor, target, item_weight) -> Tensor:
+    """-item_weight * logp[n, target[n, ...], ...]: the class axis is 1 and target holds valid
+    indices (ignored items carry weight 0). Backward scatters -item_weight * g to the picked
+    class and leaves every other class at 0."""
+    xp = array_module(logp.data)
+    index = xp.expand_dims(target, 1)
+    picked = xp.take_along_axis(logp.data, index, axis=1).squeeze(1)
+
+    def grad_fn(g):
+        gx = xp.zeros_like(logp.data)
+        xp.put_along_axis(gx, index, xp.expand_dims(-item_weight * g, 1), axis=1)
+        return (gx,)
+
+    return Tensor.from_op(-item_weight * picked, (logp,), grad_fn, "nll")
+
+
+def _nll(logp: Tensor, target, weight: Tensor | None, ignore_index: int):
+    """Per-item losses, the mask of items that count, and their weights w[t] (0 if ignored)."""
+    xp = array_module(logp.data)
+    kept = target != ignore_index
+    safe_target = xp.where(kept, target, 0)
+    if weight is None:
+        item_weight = kept.astype(logp.dtype)
+    else:
+        item_weight = xp.where(kept, weight.data[safe_target], 0).astype(logp.dtype, copy=False)
+    return _pick(logp, safe_target, item_weight), kept, item_weight
+
+
+def _reduce(losses: Tensor, reduction: str, item_weight=None) -> Tensor:
+    """'none' keeps the per-item losses; 'sum' adds them; 'mean' divides the sum by the
+    summed item weights when given (0/0 gives NaN, as in PyTorch), else by the count."""
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return sum(losses)
+    if item_weight is None:
+        return mean(losses)
+    return _divide(sum(losses), item_weight.sum())
+
+
+def _divide(total: Tensor, denominator) -> Tensor:
+    """total / a constant, quietly NaN or inf when the constant is 0 (every item ignored)."""
+    def grad_fn(g):
+        with numpy.errstate(divide="ignore", invalid="ignore"):
+            return (g / denominator,)
+
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        y = array_module(total.data).asarray(total.data / denominator)
+    return Tensor.from_op(y, (total,), grad_fn, "mean")
+
+
+def _cross_entropy_probabilities(input: Tensor, target: Tensor, weight: Tensor | None, reduction: str,
+                                 eps: float) -> Tensor:
+    """-sum_c w[c] t[c] logp[c] per item; 'mean' divides by the item count (N * d1 * ...)."""
+    _check_same_shape("cross_entropy", input, target,
+                      hint=" (probability targets must have the shape of the input)")
+    check_same_dtype("cross_entropy", input=input, target=target)
+    class_axis = _class_axis("cross_entropy", input)
+    n_classes = input.shape[class_axis]
+    logp = log_softmax(input, class_axis)
+    if eps > 0:
+        target = target * (1 - eps) + eps / n_classes
+    per_class = mul(logp, target)
+    if weight is not None:
+        shape = (n_classes,) + (1,) * (input.ndim - class_axis - 1)
+        per_class = mul(per_class, Tensor(weight.data.reshape(shape)))
+    if reduction == "none":
+        return neg(sum(per_class, class_axis))
+    total = neg(sum(per_class))
+    if reduction == "sum":
+        return total
+    items = input.numel() // n_classes if n_classes else 0
+    return _divide(total, numpy.asarray(items if items else math.nan, dtype=input.dtype))
+
+
+def _class_axis(op: str, input: Tensor) -> int:
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must be (N, C, *) or (C,), got a 0-d tensor")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: input must be floating point (float32 or float64), got {input.dtype}")
+    return 0 if input.ndim == 1 else 1
+
+
+def _class_weight(op: str, weight: Tensor | None, input: Tensor) -> Tensor | None:
+    if weight is None:
+        return None
+    n_classes = input.shape[0 if input.ndim == 1 else 1]
+    if weight.shape != (n_classes,):
+        raise ValueError(f"{op}: weight must have shape ({n_classes},), one per class of input shape "
+                         f"{input.shape}, got {weight.shape}")
+    check_same_dtype(op, input=input, weight=weight)
+    return weight
+
+
+def _batched(op: str, input: Tensor, target: Tensor, ignore_index: int):
+    """(input with a batch axis, checked int target array with one, whether to squeeze back)."""
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must hold integer class indices, got dtype {target.dtype}")
+    squeeze = input.ndim == 1
+    expected = () if squeeze else input.shape[:1] + input.shape[2:]
+    if target.shape != expected:
+        also = "" if op == "nll_loss" else f", or {input.shape} for class probabilities"
+        raise ValueError(f"{op}: target shape {target.shape} does not match input shape {input.shape}: "
+                         f"expected {expected} for class indices{also}")
+    xp = array_module(target.data)
+    n_classes = input.shape[0 if squeeze else 1]
+    targets = target.data.astype(numpy.int64, copy=False)
+    bad = (targets != ignore_index) & ((targets < 0) | (targets >= n_classes))
+    if bad.any():
+        value = int(targets[bad].reshape(-1)[0])
+        raise ValueError(f"{op}: target value {value} is out of range for {n_classes} classes "
+                         f"(expected 0 <= target < {n_classes}, or ignore_index={ignore_index})")
+    if squeeze:
+        return reshape(input, (1, n_classes)), xp.reshape(targets, (1,)), True
+    return input, targets, False
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got reduction={reduction!r}")
+
+
+def _check_same_shape(op: str, input: Tensor, target: Tensor, hint: str = "") -> None:
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: target shape {target.shape} must match input shape {input.shape}{hint}")
+
+
+def _broadcasts_to(shape: tuple[int, ...], to: tuple[int, ...]) -> bool:
+    if len(shape) > len(to):
+        return False
+    return all(a in (1, b) for a, b in zip(reversed(shape), reversed(to), strict=False))

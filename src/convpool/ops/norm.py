@@ -1,0 +1,141 @@
+"""Normalisation layers: batch, layer and group norm share one primitive.
+
+`normalize(x, axes, eps)` returns xhat = (x - mean) / sqrt(var + eps), the mean and the
+biased variance taken over `axes`; the three layers differ only in which axes they pick
+(batch: N and spatial; layer: the trailing normalized_shape; group: each group of
+channels) and then apply weight and bias as ordinary broadcasting ops.
+
+Backward of xhat, derived once. Write s = 1/sqrt(var + eps), m = the count over the axes,
+and E[.] the mean over the axes. With xhat = (x - mu) s,
+    d mu / dx_j = 1/m,   d var / dx_j = 2 (x_j - mu) / m,   d s / d var = -s^3 / 2
+so for an upstream gradient g
+    dL/dx_j = s g_j - s E[g] - (x_j - mu) s^3 E[g (x - mu)]
+            = s (g_j - E[g] - xhat_j E[g xhat]).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+from ..backend import array_module
+from ..tensor import Tensor
+from .args import check_same_dtype
+from .basic import add, mul, reshape
+
+
+def normalize(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, object, object]:
+    """(xhat, mean, biased var) over axes; xhat carries the fused backward derived above."""
+    xp = array_module(x.data)
+    mean = x.data.mean(axis=axes, keepdims=True)
+    centred = x.data - mean
+    var = (centred * centred).mean(axis=axes, keepdims=True)
+    inv_std = 1 / xp.sqrt(var + float(eps))
+    xhat = centred * inv_std
+
+    def grad_fn(g):
+        return (inv_std * (g - g.mean(axis=axes, keepdims=True)
+                           - xhat * (g * xhat).mean(axis=axes, keepdims=True)),)
+
+    return Tensor.from_op(xhat, (x,), grad_fn, "normalize"), mean, var
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of (N, C, *) over N and the spatial dims.
+
+    Training: batch mean and biased variance normalise, and running_mean/running_var (if
+    given) are updated in place with the unbiased variance, as PyTorch does:
+    running = (1 - momentum) * running + momentum * batch. Evaluation: the running stats
+    normalise. momentum=None (a cumulative average) needs a batch count, which belongs to
+    nn.BatchNorm, so here it is an error, as in torch.nn.functional.
+    """
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, *) with at least 2 dims, got shape {input.shape}")
+    if momentum is None or isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
+        raise TypeError(f"batch_norm: momentum must be a float, got momentum={momentum!r}; the cumulative "
+                        "average of momentum=None is kept by nn.BatchNorm layers, which count batches")
+    momentum = float(momentum)
+    channels = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"batch_norm: {name} must have shape ({channels},) for input of shape "
+                             f"{input.shape} with C={channels}, got {t.shape}")
+    check_same_dtype("batch_norm", input=input, weight=weight, bias=bias)
+    axes = (0,) + tuple(range(2, input.ndim))
+    shape = (1, channels) + (1,) * (input.ndim - 2)
+    if training:
+        count = input.numel() // max(channels, 1)
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                             f"got input of shape {input.shape}")
+        xhat, mean, var = normalize(input, axes, eps)
+        if running_mean is not None:
+            running_mean.data[...] = momentum * mean.reshape(channels) + (1 - momentum) * running_mean.data
+        if running_var is not None:
+            unbiased = var.reshape(channels) * (count / (count - 1))
+            running_var.data[...] = momentum * unbiased + (1 - momentum) * running_var.data
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
+        xp = array_module(input.data)
+        mean = running_mean.data.reshape(shape).astype(input.dtype, copy=False)
+        var = running_var.data.reshape(shape).astype(input.dtype, copy=False)
+        xhat = mul(input - Tensor(mean), Tensor(1 / xp.sqrt(var + float(eps))))
+    return _affine(xhat, weight, bias, shape)
+
+
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise each sample over its trailing dims `normalized_shape` (no running stats)."""
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(int(n) for n in normalized_shape)
+    k = len(normalized_shape)
+    if k == 0 or input.ndim < k or input.shape[input.ndim - k:] != normalized_shape:
+        raise ValueError(f"layer_norm: input shape {input.shape} does not end with "
+                         f"normalized_shape {normalized_shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != normalized_shape:
+            raise ValueError(f"layer_norm: {name} must have shape normalized_shape={normalized_shape}, "
+                             f"got {t.shape}")
+    check_same_dtype("layer_norm", input=input, weight=weight, bias=bias)
+    xhat, _, _ = normalize(input, tuple(range(input.ndim - k, input.ndim)), eps)
+    return _affine(xhat, weight, bias, normalized_shape)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Split the C channels of (N, C, *) into num_groups groups; normalise each group of each
+    sample over its channels and spatial dims; weight and bias are per channel."""
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: input must be (N, C, *) with at least 2 dims, got shape {input.shape}")
+    channels = input.shape[1]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups <= 0:
+        raise ValueError(f"group_norm: num_groups must be a positive int, got num_groups={num_groups!r}")
+    if channels % num_groups:
+        raise ValueError(f"group_norm: the {channels} channels of input shape {input.shape} are not "
+                         f"divisible by num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"group_norm: {name} must have shape ({channels},) for input of shape "
+                             f"{input.shape}, got {t.shape}")
+    check_same_dtype("group_norm", input=input, weight=weight, bias=bias)
+    n = input.shape[0]
+    grouped = reshape(input, (n, num_groups, math.prod(input.shape[1:]) // num_groups))
+    xhat, _, _ = normalize(grouped, (2,), eps)
+    shape = (1, channels) + (1,) * (input.ndim - 2)
+    return _affine(reshape(xhat, input.shape), weight, bias, shape)
+
+
+def _affine(xhat: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple[int, ...]) -> Tensor:
+    """xhat * weight + bias, with weight and bias viewed as `shape` to broadcast."""
+    y = xhat
+    if weight is not None:
+        y = mul(y, reshape(weight, shape))
+    if bias is not None:
+        y = add(y, reshape(bias, shape))
+    return y
