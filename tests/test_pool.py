@@ -376,18 +376,18 @@ def test_max_unpool_puts_values_back_by_hand():
 
 
 def test_adaptive_pooling_by_hand():
-    x = convpool.tensor([[[1.0, 5.0, 2.0, 4.0, 3.0]]])
+    x = convpool.tensor(numpy.array([[[1.0, 5.0, 2.0, 4.0, 3.0]]]))
     # windows [0, 2), [1, 4), [3, 5): floor(i*5/3) to ceil((i+1)*5/3)
-    numpy.testing.assert_allclose(adaptive_avg_pool1d(x, 3).numpy(), [[[3.0, 11 / 3, 3.5]]], rtol=1e-6)
+    numpy.testing.assert_allclose(adaptive_avg_pool1d(x, 3).numpy(), [[[3.0, 11 / 3, 3.5]]], rtol=1e-12)
     y, indices = adaptive_max_pool1d(x, 3, return_indices=True)
     assert y.tolist() == [[[5.0, 5.0, 4.0]]] and indices.tolist() == [[[1, 1, 3]]]
     assert adaptive_avg_pool2d(convpool.tensor([[ARTICLE]]), 1).tolist() == [[[[50.0 / 16]]]]
 
 
 def test_lp_pool_by_hand():
-    x = convpool.tensor([[[3.0, 4.0, 1.0, 1.0]]])
-    numpy.testing.assert_allclose(lp_pool1d(x, 2, 2).numpy(), [[[5.0, 2 ** 0.5]]], rtol=1e-6)
-    numpy.testing.assert_allclose(lp_pool1d(x, 1, 2).numpy(), [[[7.0, 2.0]]], rtol=1e-6)
+    x = convpool.tensor(numpy.array([[[3.0, 4.0, 1.0, 1.0]]]))
+    numpy.testing.assert_allclose(lp_pool1d(x, 2, 2).numpy(), [[[5.0, 2 ** 0.5]]], rtol=1e-12)
+    numpy.testing.assert_allclose(lp_pool1d(x, 1, 2).numpy(), [[[7.0, 2.0]]], rtol=1e-12)
 
 
 def test_window_wholly_in_padding_raises():

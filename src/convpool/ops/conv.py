@@ -109,6 +109,7 @@ def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool):
         cols = _im2col(region, kernel, stride, dilation, out_piece)
         y[(slice(None), batch, rows)] = _grouped_matmul(w_mat, cols, groups).reshape(
             (n_out, batch.stop - batch.start) + out_piece)
+        del cols  # free this piece's buffer before the next one is built
     return y.transpose((1, 0) + tuple(range(2, 2 + len(out)))), None
 
 
@@ -158,6 +159,7 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
                 region = x_pad[(batch, slice(None), in_rows)]
                 piece_cols = _im2col(region, kernel, stride, dilation, out_piece)
             gw += _grouped_matmul(gy_mat, piece_cols, groups, transpose_b=True).reshape(w.shape)
+            del piece_cols  # one piece's buffer at a time
         if need_input:
             gcols = _grouped_matmul(w_mat, gy_mat, groups, transpose_a=True)
             gcols = gcols.reshape((channels,) + tuple(kernel) + (n_piece,) + tuple(out_piece))
@@ -168,6 +170,7 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
                 in_rows = slice(0, x_shape[2])
             gx[(batch, slice(None), in_rows)] += col2im(gcols.transpose(order), region_shape, kernel, stride,
                                                          dilation)
+            del gcols
     return gx, gw
 
 
