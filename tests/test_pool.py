@@ -511,3 +511,17 @@ def test_unpool_bad_indices_and_output_size_are_reported():
                                          r"of the "
                                          r"default size \(4, 4\)"):
         max_unpool2d(values, convpool.tensor(numpy.zeros((1, 1, 2, 2), numpy.int64)), 2, output_size=(6, 4))
+
+
+@needs_torch
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 1)])
+def test_max_pool_nan_windows_match_torch(kernel, stride):
+    """NaN wins its window (value and index), the last NaN when several, as in PyTorch."""
+    rng = numpy.random.default_rng(3)
+    x = tie_free(rng, (2, 3, 6, 6))
+    x[0, 0, 1, 1] = x[0, 0, 1, 0] = x[1, 2, 4, 5] = numpy.nan
+    ours, ours_idx = max_pool2d(convpool.tensor(x), kernel, stride, return_indices=True)
+    theirs, theirs_idx = torch.nn.functional.max_pool2d(torch.tensor(x), kernel, stride, return_indices=True)
+    numpy.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    numpy.testing.assert_array_equal(ours_idx.numpy(), theirs_idx.numpy())
+    assert numpy.isnan(ours.numpy()).any()

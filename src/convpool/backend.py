@@ -8,6 +8,10 @@ added here later without touching the math (the same idea as Chainer's
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy
 
 xp = numpy  # the array module for new arrays; CuPy will be chosen here, nowhere else
@@ -75,3 +79,63 @@ def set_memory_budget(nbytes: int) -> None:
     if not isinstance(nbytes, int | numpy.integer) or nbytes <= 0:
         raise ValueError(f"set_memory_budget: nbytes must be a positive int, got {nbytes!r}")
     _memory_budget = int(nbytes)
+
+
+# ----- threads for element-wise work ---------------------------------------------------------
+# BLAS already uses every core for matrix products; NumPy's copies and ufuncs use one. They
+# release the GIL, so splitting a copy or a pooling pass over the batch across a few threads
+# runs it on all cores.
+_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+_executor: ThreadPoolExecutor | None = None
+
+
+def num_threads() -> int:
+    """Threads used for element-wise work (copies, pooling, col2im)."""
+    return _threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use n threads for element-wise work (1 turns the splitting off)."""
+    global _threads, _executor
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    _threads = n
+    if _executor is not None:
+        _executor.shutdown(wait=True)
+        _executor = None
+
+
+def parallel_for(n: int, fn: Callable[[int, int], None], min_size: int = 2) -> None:
+    """Run fn(start, stop) over [0, n) in one contiguous range per thread and wait.
+
+    Ranges never overlap, so each call may write its own part of a shared output."""
+    global _executor
+    parts = min(_threads, n // max(min_size, 1))
+    if parts <= 1:
+        fn(0, n)
+        return
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="convpool")
+    bounds = [n * i // parts for i in range(parts + 1)]
+    futures = [_executor.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+    fn(bounds[0], bounds[1])
+    for future in futures:
+        future.result()
+
+
+def parallel_copy(source):
+    """A fresh C-contiguous copy of an array (often a transposed view), split over its
+    first axis, or its second when the first is too short to share out."""
+    xp = array_module(source)
+    out = xp.empty(source.shape, dtype=source.dtype)
+    if source.ndim == 0:
+        out[()] = source
+        return out
+    axis = 1 if source.ndim > 1 and source.shape[0] < _threads <= source.shape[1] else 0
+    lead = (slice(None),) * axis
+
+    def part(start: int, stop: int) -> None:
+        out[lead + (slice(start, stop),)] = source[lead + (slice(start, stop),)]
+
+    parallel_for(source.shape[axis], part, min_size=1)
+    return out

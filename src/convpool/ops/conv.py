@@ -22,11 +22,11 @@ from __future__ import annotations
 import itertools
 
 from .. import backend
-from ..backend import array_module
+from ..backend import array_module, parallel_copy
 from ..shapes import output_length, same_padding, transposed_output_length
 from ..tensor import Tensor, is_grad_enabled
 from .args import check_input, check_same_dtype, ntuple, spatial_names
-from .im2col import col2im, crop_spatial, pad_spatial, prod, windows
+from .im2col import col2im, crop_spatial, pad_spatial, prod, unpad, windows
 
 
 # ----- chunking under the memory budget ---------------------------------------------------
@@ -54,25 +54,39 @@ def _input_rows(rows: slice, kernel, stride, dilation) -> slice:
 
 def _im2col(x_region, kernel, stride, dilation, out):
     """Window matrix (C*K, n*out) of a batch region, rows ordered (c, k), columns (n, o)."""
-    xp = array_module(x_region)
     nd = len(kernel)
     view = windows(x_region, kernel, stride, dilation, out)  # (n, C, *out, *K)
     order = (1,) + tuple(range(2 + nd, 2 + 2 * nd)) + (0,) + tuple(range(2, 2 + nd))
-    cols = xp.ascontiguousarray(view.transpose(order))
+    cols = parallel_copy(view.transpose(order))  # always a fresh buffer: backward may overwrite it
     return cols.reshape(x_region.shape[1] * prod(kernel), -1)
 
 
-def _grouped_matmul(a, b, groups: int, transpose_a: bool = False, transpose_b: bool = False):
-    """a @ b per group, groups stacked along rows: one (batched) BLAS call."""
+def _grouped_matmul(a, b, groups: int, transpose_a: bool = False, transpose_b: bool = False, out=None):
+    """a @ b per group, groups stacked along rows: one (batched) BLAS call, optionally
+    written into `out` (a buffer of the result's shape that can be reused)."""
     xp = array_module(a)
     if groups == 1:
-        return (a.T if transpose_a else a) @ (b.T if transpose_b else b)
+        return xp.matmul(a.T if transpose_a else a, b.T if transpose_b else b, out=out)
     ag = a.reshape(groups, a.shape[0] // groups, -1)
     bg = b.reshape(groups, b.shape[0] // groups, -1)
     ag = ag.transpose(0, 2, 1) if transpose_a else ag
     bg = bg.transpose(0, 2, 1) if transpose_b else bg
-    y = xp.matmul(ag, bg)
-    return y.reshape(groups * y.shape[1], -1)
+    rows = ag.shape[1]
+    y = xp.matmul(ag, bg, out=None if out is None else out.reshape(groups, rows, -1))
+    return y.reshape(groups * rows, -1)
+
+
+def _weight_grad(gy_mat, cols, groups: int):
+    """gW = gy @ cols^T per group, as (O, C/groups * K).
+
+    OpenBLAS (2 threads) is up to 10x slower on this product when the short output-channel
+    dimension comes first and the shared dimension (N * out) is long, so when the window
+    dimension is the larger one it computes (cols @ gy^T)^T instead: same numbers."""
+    n_out, n_window = gy_mat.shape[0] // groups, cols.shape[0] // groups
+    if n_window < n_out:
+        return _grouped_matmul(gy_mat, cols, groups, transpose_b=True)
+    flipped = _grouped_matmul(cols, gy_mat, groups, transpose_b=True)  # (groups * n_window, n_out)
+    return flipped.reshape(groups, n_window, n_out).transpose(0, 2, 1).reshape(groups * n_out, n_window)
 
 
 def _is_depthwise(w, groups: int) -> bool:
@@ -117,13 +131,14 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
               need_input: bool = True, need_weight: bool = True):
     """(gx_pad, gw) of y = conv(x_pad, w) given gy (N, O, *out); either may be skipped.
 
-    gx_pad is also the forward of a transposed convolution of gy with w."""
+    gx_pad is also the forward of a transposed convolution of gy with w. A window matrix
+    passed in as `cols` is consumed: its buffer is reused for the input gradient's."""
     xp = array_module(gy)
     kernel = w.shape[2:]
     nd = len(kernel)
     out = gy.shape[2:]
     n_batch, n_out = gy.shape[0], w.shape[0]
-    gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None
+    gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None  # replaced when in one piece
     gw = xp.zeros(w.shape, dtype=gy.dtype) if need_weight else None
     if _is_depthwise(w, groups):
         offsets = list(itertools.product(*(range(k) for k in kernel)))
@@ -151,33 +166,33 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
         gy_piece = gy[(batch, slice(None), rows)]
         n_piece = batch.stop - batch.start
         out_piece = gy_piece.shape[2:]
-        gy_mat = xp.ascontiguousarray(gy_piece.transpose(to_matrix)).reshape(n_out, -1)
+        gy_mat = parallel_copy(gy_piece.transpose(to_matrix)).reshape(n_out, -1)
         in_rows = _input_rows(rows, kernel, stride, dilation)
         if need_weight:
-            piece_cols = cols
-            if piece_cols is None:
+            if cols is None:
                 region = x_pad[(batch, slice(None), in_rows)]
-                piece_cols = _im2col(region, kernel, stride, dilation, out_piece)
-            gw += _grouped_matmul(gy_mat, piece_cols, groups, transpose_b=True).reshape(w.shape)
-            del piece_cols  # one piece's buffer at a time
+                cols = _im2col(region, kernel, stride, dilation, out_piece)
+            gw += _weight_grad(gy_mat, cols, groups).reshape(w.shape)
         if need_input:
-            gcols = _grouped_matmul(w_mat, gy_mat, groups, transpose_a=True)
+            gcols = _grouped_matmul(w_mat, gy_mat, groups, transpose_a=True, out=cols)
             gcols = gcols.reshape((channels,) + tuple(kernel) + (n_piece,) + tuple(out_piece))
             order = (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2)) + tuple(range(1, nd + 1))
-            region_shape = (n_piece, channels, in_rows.stop - in_rows.start) + tuple(x_shape[3:])
-            if rows.start == 0 and rows.stop == out[0]:
-                region_shape = (n_piece, channels) + tuple(x_shape[2:])
-                in_rows = slice(0, x_shape[2])
-            gx[(batch, slice(None), in_rows)] += col2im(gcols.transpose(order), region_shape, kernel, stride,
-                                                         dilation)
+            if len(pieces) == 1:  # the whole gradient in one go: no accumulation buffer
+                gx = col2im(gcols.transpose(order), x_shape, kernel, stride, dilation)
+            else:
+                whole_rows = rows.start == 0 and rows.stop == out[0]
+                in_rows = slice(0, x_shape[2]) if whole_rows else in_rows
+                region_shape = (n_piece, channels, in_rows.stop - in_rows.start) + tuple(x_shape[3:])
+                gx[(batch, slice(None), in_rows)] += col2im(gcols.transpose(order), region_shape, kernel, stride,
+                                                             dilation)
             del gcols
+        cols = None  # one piece's buffer at a time
     return gx, gw
 
 
 # ----- differentiable ops ----------------------------------------------------------------
 def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, groups: int, out) -> Tensor:
     """y = conv(x, w) + b on checked, normalised arguments (pads are (before, after) pairs)."""
-    xp = array_module(x.data)
     nd = len(stride)
     x_pad = pad_spatial(x.data, pads)
     keep_cols = w.requires_grad and is_grad_enabled()
@@ -186,9 +201,11 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
         y += b.data.reshape((1, -1) + (1,) * nd)  # in place on a fresh array
 
     def grad_fn(gy):
-        gx_pad, gw = _backward(gy, w.data, x_pad.shape, stride, dilation, groups, x_pad=x_pad, cols=cols,
+        nonlocal cols
+        kept, cols = cols, None  # backward reuses the buffer; a retained graph rebuilds it
+        gx_pad, gw = _backward(gy, w.data, x_pad.shape, stride, dilation, groups, x_pad=x_pad, cols=kept,
                                need_input=x.requires_grad, need_weight=w.requires_grad)
-        gx = xp.ascontiguousarray(crop_spatial(gx_pad, pads, x.shape[2:])) if x.requires_grad else None
+        gx = unpad(gx_pad, pads, x.shape[2:]) if x.requires_grad else None
         gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
         return (gx, gw) + ((gb,) if b is not None else ())
 

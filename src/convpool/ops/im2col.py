@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from ..backend import array_module
+from ..backend import array_module, parallel_copy, parallel_for
 
 
 def pad_spatial(x, pads: Sequence[tuple[int, int]], value: float = 0.0):
@@ -36,6 +36,13 @@ def crop_spatial(x, pads: Sequence[tuple[int, int]], sizes: Sequence[int]):
     return x[(slice(None),) * lead + tuple(slice(lo, lo + n) for (lo, _), n in zip(pads, sizes, strict=True))]
 
 
+def unpad(x_pad, pads: Sequence[tuple[int, int]], sizes: Sequence[int]):
+    """The unpadded region as its own contiguous array (x_pad itself if nothing was padded)."""
+    if all(lo == 0 and hi == 0 for lo, hi in pads):
+        return x_pad
+    return parallel_copy(crop_spatial(x_pad, pads, sizes))
+
+
 def tiles(kernel, stride, dilation) -> bool:
     """True when windows tile the input without overlap or gaps (stride == kernel)."""
     return all(d == 1 and s == k for k, s, d in zip(kernel, stride, dilation, strict=True))
@@ -56,6 +63,23 @@ def windows(x, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[
     return xp.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
 
 
+def kernel_offsets(kernel: Sequence[int]) -> list[tuple[int, ...]]:
+    """Every position inside a kernel, in row-major order (PyTorch's window scan order)."""
+    return list(itertools.product(*(range(k) for k in kernel)))
+
+
+def tap(offset: Sequence[int], stride: Sequence[int], dilation: Sequence[int], out: Sequence[int]) -> tuple:
+    """Index of the input pixels that kernel position `offset` touches, one per output
+    position: x[tap(...)] has shape (N, C, *out). Pooling and depthwise conv loop over these."""
+    return (slice(None), slice(None)) + tuple(
+        slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(offset, dilation, stride, out, strict=True))
+
+
+def overlapping(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> bool:
+    """True when two windows can share a pixel (then gradients must add, not assign)."""
+    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation, strict=True))
+
+
 def col2im(cols, shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
            dilation: Sequence[int]):
     """Sum cols (N, C, *out, *kernel) into a new array of `shape` (N, C, *spatial): the
@@ -71,10 +95,14 @@ def col2im(cols, shape: Sequence[int], kernel: Sequence[int], stride: Sequence[i
             tuple(shape[:2]) + tuple(o * k for o, k in zip(out, kernel, strict=True)))
         return gx
     lead = (slice(None),) * (2 + nd)
-    for offset in itertools.product(*(range(k) for k in kernel)):
-        target = (slice(None), slice(None)) + tuple(
-            slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(offset, dilation, stride, out, strict=True))
-        gx[target] += cols[lead[:2 + nd] + offset]
+    offsets = kernel_offsets(kernel)
+
+    def part(start: int, stop: int) -> None:  # one slice of the batch, all kernel positions
+        for offset in offsets:
+            target = (slice(start, stop),) + tap(offset, stride, dilation, out)[1:]
+            gx[target] += cols[(slice(start, stop),) + lead[1:] + offset]
+
+    parallel_for(gx.shape[0], part, min_size=1)
     return gx
 
 

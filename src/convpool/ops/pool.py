@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import itertools
 
-from ..backend import array_module
+from ..backend import array_module, parallel_for
 from ..shapes import adaptive_windows, output_length, window_touches_input
 from ..tensor import Tensor, is_grad_enabled
 from .args import check_input, ntuple
 from .basic import matmul, pow
-from .im2col import col2im, crop_spatial, pad_spatial, prod, tiles, windows
+from .im2col import kernel_offsets, overlapping, pad_spatial, prod, tap, unpad
 
 
 def _geometry(op: str, x: Tensor, nd: int, kernel_size, stride, padding, dilation, ceil_mode: bool):
@@ -60,27 +60,78 @@ def _lowest(dtype):
 
 # ----- max pooling -------------------------------------------------------------------------
 def max_pool(x: Tensor, kernel, stride, dilation, pads, out, return_indices: bool):
-    """Largest value in each window; backward sends the gradient to the first largest."""
+    """Largest value in each window; backward sends the gradient to the first largest.
+
+    One pass per kernel position over strided slices (np.maximum into the output) is far
+    faster than reducing over a window view's short trailing axes. When a gradient or the
+    indices are needed, a small integer array keeps which kernel position won, updated
+    where a value is strictly greater (first largest wins) or NaN (NaN wins, as in PyTorch).
+    """
     xp = array_module(x.data)
     nd = len(kernel)
     x_pad = pad_spatial(x.data, pads, _lowest(x.dtype))
-    view = windows(x_pad, kernel, stride, dilation, out)  # (N, C, *out, *kernel)
-    kernel_axes = tuple(range(2 + nd, 2 + 2 * nd))
-    needs_argmax = return_indices or (x.requires_grad and is_grad_enabled())
-    if not needs_argmax:
-        return Tensor(view.max(axis=kernel_axes)), None
-    flat = view.reshape(view.shape[:2 + nd] + (-1,))
-    arg = flat.argmax(axis=-1)
-    y = xp.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+    taps = [tap(offset, stride, dilation, out) for offset in kernel_offsets(kernel)]
+    y = xp.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
+    track = return_indices or (x.requires_grad and is_grad_enabled())
+    winner = xp.empty(y.shape, dtype=xp.uint8 if len(taps) < 256 else xp.int32) if track else None
+
+    def forward_part(start: int, stop: int) -> None:
+        part = slice(start, stop)
+        won = None if winner is None else winner[part]
+        _fold_max(x_pad[part], taps, y[part], won, nan_aware=False)
+        if won is not None and x.dtype.kind == "f" and bool(xp.isnan(y[part]).any()):
+            _fold_max(x_pad[part], taps, y[part], won, nan_aware=True)  # rare: redo tracking NaN
+
+    parallel_for(y.shape[0], forward_part, min_size=1)
+    if not track:
+        return Tensor(y), None
+    assign = not overlapping(kernel, stride, dilation)
 
     def grad_fn(gy):
-        gcols = xp.zeros(flat.shape, dtype=gy.dtype)
-        xp.put_along_axis(gcols, arg[..., None], gy[..., None], axis=-1)
-        gx_pad = col2im(gcols.reshape(view.shape), x_pad.shape, kernel, stride, dilation)
-        return (xp.ascontiguousarray(crop_spatial(gx_pad, pads, x.shape[2:])),)
+        gx_pad = xp.zeros(x_pad.shape, dtype=gy.dtype)
+
+        def backward_part(start: int, stop: int) -> None:
+            part = slice(start, stop)
+            won = xp.empty(winner[part].shape, dtype=bool)
+            for i, t in enumerate(taps):
+                xp.equal(winner[part], i, out=won)
+                target = (part,) + t[1:]
+                if assign:  # windows do not overlap: each pixel belongs to at most one window
+                    xp.multiply(gy[part], won, out=gx_pad[target])
+                else:
+                    gx_pad[target] += gy[part] * won
+
+        parallel_for(gy.shape[0], backward_part, min_size=1)
+        return (unpad(gx_pad, pads, x.shape[2:]),)
 
     result = Tensor.from_op(y, (x,), grad_fn, f"max_pool{nd}d")
-    return result, (_plane_indices(arg, x.shape[2:], kernel, stride, dilation, pads) if return_indices else None)
+    return result, (_plane_indices(winner, x.shape[2:], kernel, stride, dilation, pads) if return_indices else None)
+
+
+def _fold_max(x_pad, taps, y, winner, nan_aware: bool) -> None:
+    """y = the running max over the taps, in place; winner (if given) = which tap won.
+
+    Taps come in increasing order, so a new winner always has a larger index than the old
+    one: max(winner, i * beaten) updates it with fast integer ops instead of a masked write.
+    A tap wins when strictly greater (the first largest is kept) or NaN (as in PyTorch).
+    """
+    xp = array_module(x_pad)
+    y[...] = x_pad[taps[0]]
+    if winner is None:
+        for t in taps[1:]:
+            xp.maximum(y, x_pad[t], out=y)
+        return
+    winner[...] = 0
+    beaten = xp.empty(y.shape, dtype=bool)
+    step = xp.empty(y.shape, dtype=winner.dtype)
+    for i, t in enumerate(taps[1:], 1):
+        v = x_pad[t]
+        xp.greater(v, y, out=beaten)
+        if nan_aware:
+            beaten |= xp.isnan(v)
+        xp.maximum(y, v, out=y)
+        xp.multiply(beaten, winner.dtype.type(i), out=step)
+        xp.maximum(winner, step, out=winner)
 
 
 def _plane_indices(arg, sizes, kernel, stride, dilation, pads) -> Tensor:
@@ -150,26 +201,42 @@ def _divisor(sizes, kernel, stride, pads, out, count_include_pad: bool, xp, dtyp
 
 
 def avg_pool(x: Tensor, kernel, stride, pads, out, count_include_pad: bool, divisor_override) -> Tensor:
-    """Mean of each window (sum over the window / divisor)."""
+    """Mean of each window: a sum over kernel positions (one strided pass each) / divisor."""
     xp = array_module(x.data)
     nd = len(kernel)
     dilation = (1,) * nd
     x_pad = pad_spatial(x.data, pads)
-    view = windows(x_pad, kernel, stride, dilation, out)
-    summed = view.sum(axis=tuple(range(2 + nd, 2 + 2 * nd)))
+    taps = [tap(offset, stride, dilation, out) for offset in kernel_offsets(kernel)]
     if divisor_override is not None:
         divisor = xp.asarray(divisor_override, dtype=x.dtype)
     else:
         divisor = _divisor(x.shape[2:], kernel, stride, pads, out, count_include_pad, xp, x.dtype)
-    y = summed / divisor
+    y = xp.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
+
+    def forward_part(start: int, stop: int) -> None:
+        part = slice(start, stop)
+        y[part] = x_pad[(part,) + taps[0][1:]]
+        for t in taps[1:]:
+            y[part] += x_pad[(part,) + t[1:]]
+        y[part] /= divisor
+
+    parallel_for(y.shape[0], forward_part, min_size=1)
+    assign = not overlapping(kernel, stride, dilation)
 
     def grad_fn(gy):
-        share = (gy / divisor).reshape(gy.shape + (1,) * nd)
-        gcols = xp.broadcast_to(share, view.shape)
-        if tiles(kernel, stride, dilation):
-            gcols = xp.ascontiguousarray(gcols)
-        gx_pad = col2im(gcols, x_pad.shape, kernel, stride, dilation)
-        return (xp.ascontiguousarray(crop_spatial(gx_pad, pads, x.shape[2:])),)
+        gx_pad = xp.zeros(x_pad.shape, dtype=gy.dtype)
+
+        def backward_part(start: int, stop: int) -> None:
+            part = slice(start, stop)
+            share = gy[part] / divisor
+            for t in taps:
+                if assign:
+                    gx_pad[(part,) + t[1:]] = share
+                else:
+                    gx_pad[(part,) + t[1:]] += share
+
+        parallel_for(gy.shape[0], backward_part, min_size=1)
+        return (unpad(gx_pad, pads, x.shape[2:]),)
 
     return Tensor.from_op(y, (x,), grad_fn, f"avg_pool{nd}d")
 
