@@ -19,14 +19,12 @@ forward keeps `cols` for the weight gradient instead of rebuilding it.
 
 from __future__ import annotations
 
-import itertools
-
 from .. import backend
-from ..backend import array_module, parallel_copy
+from ..backend import array_module, parallel_copy, parallel_for
 from ..shapes import output_length, same_padding, transposed_output_length
 from ..tensor import Tensor, is_grad_enabled
 from .args import check_input, check_same_dtype, ntuple, spatial_names
-from .im2col import col2im, crop_spatial, pad_spatial, prod, unpad, windows
+from .im2col import col2im, crop_spatial, kernel_offsets, pad_spatial, prod, tap, unpad, windows
 
 
 # ----- chunking under the memory budget ---------------------------------------------------
@@ -94,6 +92,67 @@ def _is_depthwise(w, groups: int) -> bool:
     return groups > 1 and w.shape[0] == groups and w.shape[1] == 1
 
 
+# ----- depthwise: one input and one output channel per group ------------------------------
+# im2col would copy every pixel K times to feed tiny (1 x K) products; instead each kernel
+# position adds its shifted input times one weight per channel. The batch is walked in
+# slices small enough to stay in cache, spread over threads.
+_CACHE_BYTES = 2**20
+
+
+def _batch_slices(start: int, stop: int, bytes_per_sample: int):
+    step = max(1, _CACHE_BYTES // max(bytes_per_sample, 1))
+    for n0 in range(start, stop, step):
+        yield slice(n0, min(stop, n0 + step))
+
+
+def _depthwise_forward(x_pad, w, stride, dilation, out):
+    xp = array_module(x_pad)
+    kernel = w.shape[2:]
+    channels = w.shape[0]
+    weights = w.reshape(channels, -1).T.reshape((-1, 1, channels) + (1,) * len(out))  # per tap: (1, C, 1..)
+    taps = [tap(offset, stride, dilation, out) for offset in kernel_offsets(kernel)]
+    y = xp.empty((x_pad.shape[0], channels) + tuple(out), dtype=x_pad.dtype)
+
+    def part(start: int, stop: int) -> None:
+        for rows in _batch_slices(start, stop, x_pad[0].nbytes + y[0].nbytes):
+            scratch = xp.empty_like(y[rows])
+            xp.multiply(x_pad[(rows,) + taps[0][1:]], weights[0], out=y[rows])
+            for t, weight in zip(taps[1:], weights[1:], strict=True):
+                xp.multiply(x_pad[(rows,) + t[1:]], weight, out=scratch)
+                y[rows] += scratch
+
+    parallel_for(y.shape[0], part, min_size=1)
+    return y
+
+
+def _depthwise_backward(gy, w, x_pad, x_shape, stride, dilation, need_input: bool, need_weight: bool):
+    xp = array_module(gy)
+    kernel = w.shape[2:]
+    channels = w.shape[0]
+    nd = len(kernel)
+    weights = w.reshape(channels, -1).T.reshape((-1, 1, channels) + (1,) * nd)
+    taps = [tap(offset, stride, dilation, gy.shape[2:]) for offset in kernel_offsets(kernel)]
+    gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None
+    partial_gw: dict[int, object] = {}
+    letters = "xyz"[:nd]
+    contract = f"nc{letters},nc{letters}->c"  # sum over batch and space, per channel
+
+    def part(start: int, stop: int) -> None:
+        gw = xp.zeros((len(taps), channels), dtype=gy.dtype)
+        for rows in _batch_slices(start, stop, prod(x_shape[1:]) * gy.itemsize + gy[0].nbytes):
+            for i, (t, weight) in enumerate(zip(taps, weights, strict=True)):
+                source = (rows,) + t[1:]
+                if need_input:
+                    gx[source] += gy[rows] * weight
+                if need_weight:
+                    gw[i] += xp.einsum(contract, gy[rows], x_pad[source])
+        partial_gw[start] = gw
+
+    parallel_for(gy.shape[0], part, min_size=1)
+    gw = sum(partial_gw.values()).T.reshape(w.shape) if need_weight else None
+    return gx, gw
+
+
 # ----- the three array-level computations ------------------------------------------------
 def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool):
     """y (N, O, *out) from a padded input; also the window matrix when it was built whole."""
@@ -101,15 +160,7 @@ def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool):
     kernel = w.shape[2:]
     n_batch, n_out = x_pad.shape[0], w.shape[0]
     if _is_depthwise(w, groups):
-        view = windows(x_pad, kernel, stride, dilation, out)
-        taps = w.reshape(n_out, -1)
-        y = xp.zeros((n_batch, n_out) + tuple(out), dtype=x_pad.dtype)
-        scratch = xp.empty_like(y)
-        expand = (n_out,) + (1,) * len(out)
-        for i, offset in enumerate(itertools.product(*(range(k) for k in kernel))):
-            xp.multiply(view[(Ellipsis,) + offset], taps[:, i].reshape(expand), out=scratch)
-            y += scratch
-        return y, None
+        return _depthwise_forward(x_pad, w, stride, dilation, out), None
     w_mat = w.reshape(n_out, -1)
     pieces = list(_chunks(n_batch, out, x_pad.shape[1] * prod(kernel) * x_pad.itemsize))
     if len(pieces) == 1:
@@ -141,21 +192,7 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
     gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None  # replaced when in one piece
     gw = xp.zeros(w.shape, dtype=gy.dtype) if need_weight else None
     if _is_depthwise(w, groups):
-        offsets = list(itertools.product(*(range(k) for k in kernel)))
-        taps = w.reshape(n_out, -1)
-        expand = (n_out,) + (1,) * nd
-        view = windows(x_pad, kernel, stride, dilation, out) if need_weight else None
-        gw_taps = gw.reshape(n_out, -1) if need_weight else None
-        spatial_axes = (0,) + tuple(range(2, 2 + nd))
-        for i, offset in enumerate(offsets):
-            if need_input:
-                target = (slice(None), slice(None)) + tuple(
-                    slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(offset, dilation, stride, out,
-                                                                                   strict=True))
-                gx[target] += gy * taps[:, i].reshape(expand)
-            if need_weight:
-                gw_taps[:, i] = (gy * view[(Ellipsis,) + offset]).sum(axis=spatial_axes)
-        return gx, gw
+        return _depthwise_backward(gy, w, x_pad, x_shape, stride, dilation, need_input, need_weight)
     w_mat = w.reshape(n_out, -1)
     channels = x_shape[1]
     to_matrix = (1, 0) + tuple(range(2, 2 + nd))
