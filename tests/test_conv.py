@@ -546,3 +546,27 @@ def test_small_budget_bounds_conv2d_forward_peak_memory(x_shape, small, budget):
     # the output, one budget-sized window chunk, and small per-chunk products
     assert small_peak <= 1.2 * (small + out_bytes), (small_peak, small, out_bytes)
     assert small_peak < im2col_bytes / 3
+
+
+@pytest.mark.parametrize("nd, shape, kernel, stride, dilation, padding", [
+    (1, (3, 1, 50), 8, 4, 1, 0),
+    (1, (2, 1, 33), 5, 2, 2, 3),
+    (2, (2, 1, 11, 9), 3, 2, 1, 1),
+])
+def test_single_channel_inference_path_equals_the_training_path(nd, shape, kernel, stride, dilation, padding):
+    """Without a weight gradient a one-channel conv takes its own (per-sample) path: same numbers."""
+    rng = numpy.random.default_rng(21)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((4, 1) + (kernel,) * nd)
+    b = rng.standard_normal(4)
+    fn = CONV[nd]
+    with convpool.no_grad():
+        fast = fn(convpool.tensor(x), convpool.tensor(w), convpool.tensor(b), stride, padding, dilation)
+    general = fn(convpool.tensor(x), convpool.tensor(w, requires_grad=True), convpool.tensor(b), stride, padding,
+                 dilation)
+    assert fast.shape == general.shape
+    numpy.testing.assert_allclose(fast.numpy(), general.detach().numpy(), rtol=1e-12, atol=1e-12)
+    if torch is not None:
+        expected = getattr(TF, TORCH_CONV[nd])(torch.tensor(x), torch.tensor(w), torch.tensor(b), stride, padding,
+                                                dilation)
+        numpy.testing.assert_allclose(fast.numpy(), expected.numpy(), rtol=1e-10, atol=1e-12)

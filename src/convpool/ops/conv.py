@@ -153,20 +153,53 @@ def _depthwise_backward(gy, w, x_pad, x_shape, stride, dilation, need_input: boo
     return gx, gw
 
 
+# ----- one input channel, no weight gradient (raw audio, grey images at inference) --------
+def _forward_single_channel(x_pad, w, stride, dilation, out, bias):
+    """Per sample: copy its windows as rows (out, K) into one buffer and multiply by W^T.
+
+    The buffer stays in cache between the copy and the product, which makes this about
+    twice as fast as one large window matrix for a long kernel over a single channel
+    (a learned filterbank on audio). Training keeps the general path: it needs the window
+    matrix for the weight gradient anyway."""
+    xp = array_module(x_pad)
+    kernel, nd = w.shape[2:], len(out)
+    n_batch, n_out = x_pad.shape[0], w.shape[0]
+    view = windows(x_pad, kernel, stride, dilation, out)  # (N, 1, *out, *kernel)
+    w_t = w.reshape(n_out, -1).T
+    y = xp.empty((n_batch,) + tuple(out) + (n_out,), dtype=x_pad.dtype)
+    rows = xp.empty(tuple(out) + tuple(kernel), dtype=x_pad.dtype)
+    for n in range(n_batch):
+        rows[...] = view[n, 0]
+        xp.matmul(rows.reshape(-1, w_t.shape[0]), w_t, out=y[n].reshape(-1, n_out))
+        if bias is not None:
+            y[n] += bias  # while the sample is still in cache
+    return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))
+
+
 # ----- the three array-level computations ------------------------------------------------
-def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool):
-    """y (N, O, *out) from a padded input; also the window matrix when it was built whole."""
+def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool, bias=None):
+    """y (N, O, *out) + bias from a padded input; also the window matrix when it was built whole."""
     xp = array_module(x_pad)
     kernel = w.shape[2:]
     n_batch, n_out = x_pad.shape[0], w.shape[0]
+    nd = len(out)
     if _is_depthwise(w, groups):
-        return _depthwise_forward(x_pad, w, stride, dilation, out), None
+        y = _depthwise_forward(x_pad, w, stride, dilation, out)
+        if bias is not None:
+            y += bias.reshape((1, -1) + (1,) * nd)
+        return y, None
+    if not keep_cols and groups == 1 and x_pad.shape[1] == 1 and \
+            prod(out) * prod(kernel) * x_pad.itemsize <= backend.memory_budget():
+        return _forward_single_channel(x_pad, w, stride, dilation, out, bias), None
     w_mat = w.reshape(n_out, -1)
     pieces = list(_chunks(n_batch, out, x_pad.shape[1] * prod(kernel) * x_pad.itemsize))
     if len(pieces) == 1:
         cols = _im2col(x_pad, kernel, stride, dilation, out)
-        y = _grouped_matmul(w_mat, cols, groups).reshape((n_out, n_batch) + tuple(out))
-        return y.transpose((1, 0) + tuple(range(2, 2 + len(out)))), (cols if keep_cols else None)
+        y = _grouped_matmul(w_mat, cols, groups)
+        if bias is not None:
+            y += bias[:, None]  # rows of the product are output channels: a contiguous add
+        y = y.reshape((n_out, n_batch) + tuple(out))
+        return y.transpose((1, 0) + tuple(range(2, 2 + nd))), (cols if keep_cols else None)
     y = xp.empty((n_out, n_batch) + tuple(out), dtype=x_pad.dtype)
     for batch, rows in pieces:
         region = x_pad[(batch, slice(None), _input_rows(rows, kernel, stride, dilation))]
@@ -175,7 +208,9 @@ def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool):
         y[(slice(None), batch, rows)] = _grouped_matmul(w_mat, cols, groups).reshape(
             (n_out, batch.stop - batch.start) + out_piece)
         del cols  # free this piece's buffer before the next one is built
-    return y.transpose((1, 0) + tuple(range(2, 2 + len(out)))), None
+    if bias is not None:
+        y += bias.reshape((-1,) + (1,) * (nd + 1))
+    return y.transpose((1, 0) + tuple(range(2, 2 + nd))), None
 
 
 def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
@@ -233,9 +268,7 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
     nd = len(stride)
     x_pad = pad_spatial(x.data, pads)
     keep_cols = w.requires_grad and is_grad_enabled()
-    y, cols = _forward(x_pad, w.data, stride, dilation, groups, out, keep_cols)
-    if b is not None:
-        y += b.data.reshape((1, -1) + (1,) * nd)  # in place on a fresh array
+    y, cols = _forward(x_pad, w.data, stride, dilation, groups, out, keep_cols, None if b is None else b.data)
 
     def grad_fn(gy):
         nonlocal cols
