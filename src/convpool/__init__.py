@@ -3,7 +3,10 @@
 PyTorch-shaped: `convpool.Tensor`, `convpool.functional as F`. See the README for a tour.
 """
 
-from . import backend
+from . import (
+    backend,
+    functional,
+)
 from .backend import bool_ as bool  # noqa: A001  (torch.bool)
 from .backend import (
     float32,
@@ -40,5 +43,5 @@ __all__ = [
     "randint", "arange", "cat", "stack", "where", "manual_seed", "get_rng_state", "set_rng_state",
     "no_grad", "enable_grad", "is_grad_enabled", "output_size", "same_padding", "transposed_output_length",
     "float32", "float64", "int64", "bool", "set_default_dtype", "memory_budget", "set_memory_budget",
-    "backend",
+    "backend", "functional",
 ]

@@ -9,6 +9,7 @@ added here later without touching the math (the same idea as Chainer's
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -87,6 +88,7 @@ def set_memory_budget(nbytes: int) -> None:
 # runs it on all cores.
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
 
 
 def num_threads() -> int:
@@ -111,11 +113,12 @@ def parallel_for(n: int, fn: Callable[[int, int], None], min_size: int = 2) -> N
     Ranges never overlap, so each call may write its own part of a shared output."""
     global _executor
     parts = min(_threads, n // max(min_size, 1))
-    if parts <= 1:
+    if parts <= 1 or threading.current_thread().name.startswith("convpool"):  # no nesting: no deadlock
         fn(0, n)
         return
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="convpool")
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="convpool")
     bounds = [n * i // parts for i in range(parts + 1)]
     futures = [_executor.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, parts)]
     fn(bounds[0], bounds[1])
