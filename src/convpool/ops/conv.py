@@ -24,7 +24,7 @@ from ..backend import array_module, parallel_copy, parallel_for
 from ..shapes import output_length, same_padding, transposed_output_length
 from ..tensor import Tensor, is_grad_enabled
 from .args import check_input, check_same_dtype, ntuple, spatial_names
-from .im2col import col2im, crop_spatial, kernel_offsets, pad_spatial, prod, tap, unpad, windows
+from .im2col import clipped_tap, col2im, crop_spatial, kernel_offsets, pad_spatial, prod, unpad, windows
 
 
 # ----- chunking under the memory budget ---------------------------------------------------
@@ -105,47 +105,53 @@ def _batch_slices(start: int, stop: int, bytes_per_sample: int):
         yield slice(n0, min(stop, n0 + step))
 
 
-def _depthwise_forward(x_pad, w, stride, dilation, out):
-    xp = array_module(x_pad)
-    kernel = w.shape[2:]
-    channels = w.shape[0]
-    weights = w.reshape(channels, -1).T.reshape((-1, 1, channels) + (1,) * len(out))  # per tap: (1, C, 1..)
-    taps = [tap(offset, stride, dilation, out) for offset in kernel_offsets(kernel)]
-    y = xp.empty((x_pad.shape[0], channels) + tuple(out), dtype=x_pad.dtype)
+def _depthwise_taps(kernel, stride, dilation, pads, sizes, out):
+    """(tap number, output index, input index) of every kernel position that touches the input."""
+    taps = []
+    for i, offset in enumerate(kernel_offsets(kernel)):
+        clipped = clipped_tap(offset, stride, dilation, pads, sizes, out)
+        if clipped is not None:
+            taps.append((i, clipped[0][1:], clipped[1][1:]))  # drop the batch axis: added per slice
+    return taps
+
+
+def _depthwise_forward(x, w, stride, dilation, pads, out):
+    """y (N, C, *out) from the unpadded x: padding is skipped, not copied in."""
+    xp = array_module(x)
+    channels, nd = w.shape[0], len(out)
+    weights = w.reshape(channels, -1).T.reshape((-1, channels) + (1,) * nd)  # per tap: (C, 1..)
+    taps = _depthwise_taps(w.shape[2:], stride, dilation, pads, x.shape[2:], out)
+    y = xp.zeros((x.shape[0], channels) + tuple(out), dtype=x.dtype)
 
     def part(start: int, stop: int) -> None:
-        for rows in _batch_slices(start, stop, x_pad[0].nbytes + y[0].nbytes):
-            scratch = xp.empty_like(y[rows])
-            xp.multiply(x_pad[(rows,) + taps[0][1:]], weights[0], out=y[rows])
-            for t, weight in zip(taps[1:], weights[1:], strict=True):
-                xp.multiply(x_pad[(rows,) + t[1:]], weight, out=scratch)
-                y[rows] += scratch
+        for rows in _batch_slices(start, stop, x[0].nbytes + y[0].nbytes):
+            for i, out_index, in_index in taps:
+                y[(rows,) + out_index] += x[(rows,) + in_index] * weights[i]
 
     parallel_for(y.shape[0], part, min_size=1)
     return y
 
 
-def _depthwise_backward(gy, w, x_pad, x_shape, stride, dilation, need_input: bool, need_weight: bool):
+def _depthwise_backward(gy, w, x, x_shape, stride, dilation, pads, need_input: bool, need_weight: bool):
+    """(gx, gw) with gx over the unpadded input of shape x_shape (x itself only for gw)."""
     xp = array_module(gy)
-    kernel = w.shape[2:]
-    channels = w.shape[0]
-    nd = len(kernel)
-    weights = w.reshape(channels, -1).T.reshape((-1, 1, channels) + (1,) * nd)
-    taps = [tap(offset, stride, dilation, gy.shape[2:]) for offset in kernel_offsets(kernel)]
+    channels, nd = w.shape[0], len(x_shape) - 2
+    weights = w.reshape(channels, -1).T.reshape((-1, channels) + (1,) * nd)
+    taps = _depthwise_taps(w.shape[2:], stride, dilation, pads, x_shape[2:], gy.shape[2:])
     gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None
     partial_gw: dict[int, object] = {}
     letters = "xyz"[:nd]
     contract = f"nc{letters},nc{letters}->c"  # sum over batch and space, per channel
 
     def part(start: int, stop: int) -> None:
-        gw = xp.zeros((len(taps), channels), dtype=gy.dtype)
+        gw = xp.zeros((prod(w.shape[2:]), channels), dtype=gy.dtype)
         for rows in _batch_slices(start, stop, prod(x_shape[1:]) * gy.itemsize + gy[0].nbytes):
-            for i, (t, weight) in enumerate(zip(taps, weights, strict=True)):
-                source = (rows,) + t[1:]
+            for i, out_index, in_index in taps:
+                g = gy[(rows,) + out_index]
                 if need_input:
-                    gx[source] += gy[rows] * weight
+                    gx[(rows,) + in_index] += g * weights[i]
                 if need_weight:
-                    gw[i] += xp.einsum(contract, gy[rows], x_pad[source])
+                    gw[i] += xp.einsum(contract, g, x[(rows,) + in_index])
         partial_gw[start] = gw
 
     parallel_for(gy.shape[0], part, min_size=1)
@@ -184,7 +190,7 @@ def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool, bias=None
     n_batch, n_out = x_pad.shape[0], w.shape[0]
     nd = len(out)
     if _is_depthwise(w, groups):
-        y = _depthwise_forward(x_pad, w, stride, dilation, out)
+        y = _depthwise_forward(x_pad, w, stride, dilation, ((0, 0),) * nd, out)
         if bias is not None:
             y += bias.reshape((1, -1) + (1,) * nd)
         return y, None
@@ -227,7 +233,8 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
     gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None  # replaced when in one piece
     gw = xp.zeros(w.shape, dtype=gy.dtype) if need_weight else None
     if _is_depthwise(w, groups):
-        return _depthwise_backward(gy, w, x_pad, x_shape, stride, dilation, need_input, need_weight)
+        return _depthwise_backward(gy, w, x_pad, x_shape, stride, dilation, ((0, 0),) * nd, need_input,
+                                   need_weight)
     w_mat = w.reshape(n_out, -1)
     channels = x_shape[1]
     to_matrix = (1, 0) + tuple(range(2, 2 + nd))
@@ -266,6 +273,8 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
 def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, groups: int, out) -> Tensor:
     """y = conv(x, w) + b on checked, normalised arguments (pads are (before, after) pairs)."""
     nd = len(stride)
+    if _is_depthwise(w.data, groups):
+        return _depthwise_convolution(x, w, b, stride, pads, dilation, out)
     x_pad = pad_spatial(x.data, pads)
     keep_cols = w.requires_grad and is_grad_enabled()
     y, cols = _forward(x_pad, w.data, stride, dilation, groups, out, keep_cols, None if b is None else b.data)
@@ -276,6 +285,23 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
         gx_pad, gw = _backward(gy, w.data, x_pad.shape, stride, dilation, groups, x_pad=x_pad, cols=kept,
                                need_input=x.requires_grad, need_weight=w.requires_grad)
         gx = unpad(gx_pad, pads, x.shape[2:]) if x.requires_grad else None
+        gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
+        return (gx, gw) + ((gb,) if b is not None else ())
+
+    parents = (x, w) + ((b,) if b is not None else ())
+    return Tensor.from_op(y, parents, grad_fn, f"conv{nd}d")
+
+
+def _depthwise_convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, out) -> Tensor:
+    """Depthwise conv straight from the unpadded input (no padded copy, no cropping)."""
+    nd = len(stride)
+    y = _depthwise_forward(x.data, w.data, stride, dilation, pads, out)
+    if b is not None:
+        y += b.data.reshape((1, -1) + (1,) * nd)
+
+    def grad_fn(gy):
+        gx, gw = _depthwise_backward(gy, w.data, x.data, x.shape, stride, dilation, pads,
+                                     need_input=x.requires_grad, need_weight=w.requires_grad)
         gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
         return (gx, gw) + ((gb,) if b is not None else ())
 

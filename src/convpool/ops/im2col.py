@@ -75,6 +75,24 @@ def tap(offset: Sequence[int], stride: Sequence[int], dilation: Sequence[int], o
         slice(k * d, k * d + s * (o - 1) + 1, s) for k, d, s, o in zip(offset, dilation, stride, out, strict=True))
 
 
+def clipped_tap(offset: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                pads: Sequence[tuple[int, int]], sizes: Sequence[int], out: Sequence[int]):
+    """For kernel position `offset` over an UNPADDED input: (output index, input index) of
+    the outputs whose tap lands inside the input, or None if none does. Padding pixels are
+    zeros, so they can simply be skipped instead of copied in."""
+    out_index, in_index = [], []
+    for k, d, s, (lo, _), n, o in zip(offset, dilation, stride, pads, sizes, out, strict=True):
+        shift = k * d - lo  # input position of output 0's tap
+        first = max(0, -(shift // s))  # ceil(-shift / s): the first output whose tap is >= 0
+        last = min(o, (n - 1 - shift) // s + 1) if n - 1 - shift >= 0 else 0
+        if last <= first:
+            return None
+        start = first * s + shift
+        out_index.append(slice(first, last))
+        in_index.append(slice(start, start + (last - first - 1) * s + 1, s))
+    return (slice(None), slice(None)) + tuple(out_index), (slice(None), slice(None)) + tuple(in_index)
+
+
 def overlapping(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> bool:
     """True when two windows can share a pixel (then gradients must add, not assign)."""
     return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation, strict=True))
