@@ -128,3 +128,38 @@ def test_pad_spatial_and_crop_spatial_are_inverse():
     assert (padded[:, :, 0] == -7.0).all() and (padded[:, :, :, -3:] == -7.0).all()
     numpy.testing.assert_array_equal(crop_spatial(padded, pads, (4, 5)), x)
     assert pad_spatial(x, ((0, 0), (0, 0))) is x  # no padding, no copy
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_clipped_tap_reads_exactly_the_non_padding_part_of_a_padded_tap(seed):
+    """Skipping padding (clipped_tap on the raw input) sees the same pixels as a tap on the
+    zero-padded input, and everything it skips is padding."""
+    from convpool.ops.im2col import clipped_tap, kernel_offsets, pad_spatial, tap
+    from convpool.shapes import output_length
+
+    rng = numpy.random.default_rng(seed)
+    while True:  # redraw until the kernel fits the padded input
+        nd = int(rng.integers(1, 4))
+        sizes = tuple(int(v) for v in rng.integers(1, 7, nd))
+        kernel = tuple(int(v) for v in rng.integers(1, 4, nd))
+        stride = tuple(int(v) for v in rng.integers(1, 4, nd))
+        dilation = tuple(int(v) for v in rng.integers(1, 3, nd))
+        pads = tuple((int(rng.integers(0, 3)), int(rng.integers(0, 3))) for _ in range(nd))
+        extents = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
+        if all(n + lo + hi >= e for n, (lo, hi), e in zip(sizes, pads, extents, strict=True)):
+            break
+    out = tuple(output_length(n, k, s, p, d) for n, k, s, p, d in zip(sizes, kernel, stride, pads, dilation,
+                                                                          strict=True))
+    x = rng.standard_normal((2, 3) + sizes) + 10.0  # never zero: zeros below can only be padding
+    x_pad = pad_spatial(x, pads)
+    for offset in kernel_offsets(kernel):
+        full = x_pad[tap(offset, stride, dilation, out)]
+        clipped = clipped_tap(offset, stride, dilation, pads, sizes, out)
+        if clipped is None:
+            assert not full.any()
+            continue
+        out_index, in_index = clipped
+        numpy.testing.assert_array_equal(full[out_index], x[in_index])
+        rest = full.copy()
+        rest[out_index] = 0
+        assert not rest.any()
