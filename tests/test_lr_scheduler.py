@@ -1,0 +1,170 @@
+"""Learning-rate schedulers against torch.optim.lr_scheduler: 100 steps of learning rates
+(1e-12 relative) over two parameter groups, OneCycle's momentum / beta1 cycling, SequentialLR
+warm-up chains, JSON state-dict round trips and argument errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy
+import pytest
+from reference import needs_torch, torch
+
+import convpool
+from convpool import optim
+from convpool.optim import lr_scheduler
+
+STEPS = 100
+
+# (optimizer name, optimizer kwargs, scheduler builder taking (module, optimizer))
+SCHEDULES = {
+    "step": ("SGD", {}, lambda m, o: m.StepLR(o, step_size=7, gamma=0.5)),
+    "step-default-gamma": ("Adam", {}, lambda m, o: m.StepLR(o, 30)),
+    "cosine": ("SGD", {}, lambda m, o: m.CosineAnnealingLR(o, T_max=30, eta_min=1e-4)),  # past T_max too
+    "cosine-long": ("Adam", {}, lambda m, o: m.CosineAnnealingLR(o, T_max=STEPS)),
+    "linear-default": ("SGD", {}, lambda m, o: m.LinearLR(o)),
+    "linear-warmup": ("AdamW", {}, lambda m, o: m.LinearLR(o, start_factor=0.01, total_iters=20)),
+    "linear-decay": ("SGD", {}, lambda m, o: m.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=60)),
+    "onecycle-sgd": ("SGD", {"momentum": 0.9}, lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=STEPS)),
+    "onecycle-adam-linear": ("Adam", {}, lambda m, o: m.OneCycleLR(
+        o, max_lr=[0.01, 0.03], total_steps=STEPS, anneal_strategy="linear", pct_start=0.25)),
+    "onecycle-three-phase": ("AdamW", {}, lambda m, o: m.OneCycleLR(
+        o, max_lr=0.02, epochs=10, steps_per_epoch=10, three_phase=True, base_momentum=0.8, max_momentum=0.9,
+        div_factor=10.0, final_div_factor=100.0)),
+    "onecycle-no-momentum": ("SGD", {"momentum": 0.9}, lambda m, o: m.OneCycleLR(
+        o, max_lr=0.1, total_steps=STEPS + 20, cycle_momentum=False)),
+    "warmup-then-cosine": ("SGD", {"momentum": 0.9}, lambda m, o: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.1, total_iters=5), m.CosineAnnealingLR(o, T_max=95, eta_min=1e-5)],
+        milestones=[5])),
+    "three-stage": ("Adam", {}, lambda m, o: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.5, total_iters=10), m.StepLR(o, step_size=10, gamma=0.7),
+            m.CosineAnnealingLR(o, T_max=40)], milestones=[10, 50])),
+}
+
+
+def _optimizer(lib, name, kw):
+    """An optimizer over two groups with different learning rates (lib: convpool or torch)."""
+    make = convpool.zeros if lib is convpool else torch.zeros
+    params = [make(2, requires_grad=True), make(3, requires_grad=True)]
+    module = optim if lib is convpool else torch.optim
+    return getattr(module, name)([{"params": params[:1]}, {"params": params[1:], "lr": 0.02}], lr=0.1, **kw)
+
+
+def _momenta(opt):
+    return [g["betas"][0] if "betas" in g else g.get("momentum", 0.0) for g in opt.param_groups]
+
+
+@needs_torch
+@pytest.mark.parametrize("key", list(SCHEDULES))
+def test_matches_torch(key):
+    name, kw, build = SCHEDULES[key]
+    opt, topt = _optimizer(convpool, name, kw), _optimizer(torch, name, kw)
+    sched, tsched = build(lr_scheduler, opt), build(torch.optim.lr_scheduler, topt)
+    seen = set()
+    for step in range(STEPS + 1):
+        if step:
+            opt.step()  # no gradients: nothing moves, but the order is the documented one
+            topt.step()
+            sched.step()
+            tsched.step()
+        lrs, tlrs = sched.get_last_lr(), tsched.get_last_lr()
+        numpy.testing.assert_allclose(lrs, tlrs, rtol=1e-12, atol=0, err_msg=f"{key}: lr at step {step}")
+        assert [g["lr"] for g in opt.param_groups] == lrs
+        numpy.testing.assert_allclose(_momenta(opt), _momenta(topt), rtol=1e-12, atol=0,
+                                      err_msg=f"{key}: momentum at step {step}")
+        seen.add(round(lrs[0], 12))
+    assert len(seen) > 2, "the schedule never changed the learning rate"
+
+
+def test_onecycle_cycles_momentum_inversely():
+    opt = _optimizer(convpool, "SGD", {"momentum": 0.9})
+    sched = lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=STEPS)
+    lrs, momenta = [sched.get_last_lr()[0]], [opt.param_groups[0]["momentum"]]
+    for _ in range(STEPS):
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+        momenta.append(opt.param_groups[0]["momentum"])
+    peak = int(numpy.argmax(lrs))
+    assert peak == 29 and momenta[0] == 0.95 and momenta[peak] == pytest.approx(0.85)
+    assert lrs[0] == pytest.approx(0.1 / 25) and lrs[99] == pytest.approx(0.1 / 25 / 1e4)
+    assert momenta[99] == pytest.approx(0.95)
+    assert all(a <= b for a, b in zip(lrs[:30], lrs[1:30], strict=False))  # up, then down
+    assert all(a >= b for a, b in zip(lrs[29:99], lrs[30:100], strict=False))
+    assert all(a >= b for a, b in zip(momenta[:30], momenta[1:30], strict=False))
+    with pytest.raises(ValueError, match="stepped 101 times, but the schedule has total_steps=100"):
+        sched.step()
+
+
+def _run(opt, sched, steps):
+    out = []
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        out.append((sched.get_last_lr(), _momenta(opt)))
+    return out
+
+
+@pytest.mark.parametrize("key", ["step", "cosine", "linear-warmup", "onecycle-adam-linear", "onecycle-three-phase",
+                                 "warmup-then-cosine", "three-stage"])
+def test_state_dict_round_trip_through_json(key):
+    """A runs 30 steps and is saved; B is built fresh, loads both states, and the next 70
+    steps give A's learning rates and momenta exactly."""
+    name, kw, build = SCHEDULES[key]
+    opt_a = _optimizer(convpool, name, kw)
+    sched_a = build(lr_scheduler, opt_a)
+    _run(opt_a, sched_a, 30)
+    opt_meta, opt_arrays = optim.split_state_dict(opt_a.state_dict())
+    saved = json.loads(json.dumps({"optimizer": opt_meta, "scheduler": sched_a.state_dict()}))
+
+    opt_b = _optimizer(convpool, name, kw)
+    sched_b = build(lr_scheduler, opt_b)  # as torch advises: the scheduler first, then load
+    opt_b.load_state_dict(optim.merge_state_dict(saved["optimizer"], opt_arrays))
+    sched_b.load_state_dict(saved["scheduler"])
+    assert sched_b.get_last_lr() == sched_a.get_last_lr()
+    assert _run(opt_b, sched_b, 70) == _run(opt_a, sched_a, 70)
+
+
+def test_scheduler_writes_group_lr_and_keeps_initial_lr():
+    opt = _optimizer(convpool, "SGD", {})
+    sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    assert [g["initial_lr"] for g in opt.param_groups] == [0.1, 0.02]
+    for _ in range(4):
+        sched.step()
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.025, 0.005])
+    assert sched.base_lrs == [0.1, 0.02]
+
+
+@pytest.mark.parametrize("make,error,match", [
+    (lambda o: lr_scheduler.StepLR(o, step_size=0), ValueError, "step_size must be a positive int, got 0"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=-3), ValueError, "T_max must be a positive int, got -3"),
+    (lambda o: lr_scheduler.LinearLR(o, start_factor=0.0), ValueError, r"start_factor must be in \(0, 1\], got 0\.0"),
+    (lambda o: lr_scheduler.LinearLR(o, end_factor=1.5), ValueError, r"end_factor must be in \[0, 1\], got 1\.5"),
+    (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1), ValueError, "give total_steps, or both epochs"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1, total_steps=0), ValueError, "total_steps must be a positive int"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1, epochs=2, steps_per_epoch=-1), ValueError,
+     "steps_per_epoch must be a positive int, got -1"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1, 10, pct_start=1.5), ValueError, r"pct_start must be .* got 1\.5"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1, 10, anneal_strategy="exp"), ValueError,
+     "anneal_strategy must be 'cos' or 'linear', got 'exp'"),
+    (lambda o: lr_scheduler.OneCycleLR(o, [0.1, 0.2, 0.3], 10), ValueError, "got 3 values for 2 groups"),
+    (lambda o: lr_scheduler.StepLR(object(), 3), TypeError, "object is not an Optimizer"),
+    (lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.StepLR(o, 3)], milestones=[2]), ValueError,
+     "got 1 milestones for 1 schedulers"),
+    (lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.StepLR(_optimizer(convpool, "SGD", {}), 3)], []),
+     ValueError, r"schedulers\[0\] \(StepLR\) drives another optimizer"),
+])
+def test_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make(_optimizer(convpool, "SGD", {}))
+
+
+def test_onecycle_needs_momentum_or_betas():
+    class Plain(optim.Optimizer):
+        def step(self, closure=None):
+            return None
+
+    opt = Plain([convpool.zeros(1, requires_grad=True)], {"lr": 0.1})
+    with pytest.raises(ValueError, match="needs an optimizer with momentum or betas, Plain has neither"):
+        lr_scheduler.OneCycleLR(opt, 0.1, 10)
+    lr_scheduler.OneCycleLR(opt, 0.1, 10, cycle_momentum=False).step()
+    assert opt.param_groups[0]["lr"] > 0.1 / 25
