@@ -1,0 +1,34 @@
+"""Data: datasets, seeded splits, a prefetching DataLoader, batch transforms, IDX files and
+Fashion-MNIST. NumPy and the standard library only.
+
+    from convpool.data import DataLoader, load_fashion_mnist, train_val_split, transforms as T
+    train = load_fashion_mnist("train")
+    train_set, val_set = train_val_split(train, 0.1, seed=0, stratify=True)
+    augment = T.Compose([T.RandomCrop(28, padding=2), T.RandomHorizontalFlip(), T.ToFloat(),
+                         T.Normalize(0.2860, 0.3530)])
+    loader = DataLoader(train_set, batch_size=128, shuffle=True, seed=0, transform=augment)
+    for images, labels in loader:  # float32 (128, 1, 28, 28), int64 (128,)
+        ...
+"""
+
+from . import transforms
+from .dataset import ArrayDataset, Dataset, Subset, dataset_labels, random_split, train_val_split
+from .fashion_mnist import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_SHA256,
+    FASHION_MNIST_URL,
+    download_fashion_mnist,
+    find_fashion_mnist,
+    load_fashion_mnist,
+)
+from .idx import load_idx_pair, read_idx, write_idx
+from .loader import DataLoader
+from .transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToFloat
+
+__all__ = [
+    "Dataset", "ArrayDataset", "Subset", "random_split", "train_val_split", "dataset_labels",
+    "DataLoader", "transforms", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip", "ToFloat",
+    "read_idx", "write_idx", "load_idx_pair",
+    "FASHION_MNIST_CLASSES", "FASHION_MNIST_SHA256", "FASHION_MNIST_URL",
+    "find_fashion_mnist", "load_fashion_mnist", "download_fashion_mnist",
+]
