@@ -43,5 +43,7 @@ __all__ = [
     "randint", "arange", "cat", "stack", "where", "manual_seed", "get_rng_state", "set_rng_state",
     "no_grad", "enable_grad", "is_grad_enabled", "output_size", "same_padding", "transposed_output_length",
     "float32", "float64", "int64", "bool", "set_default_dtype", "memory_budget", "set_memory_budget",
-    "backend", "functional",
+    "backend", "functional", "nn", "optim", "data", "models",
 ]
+
+from . import data, models, nn, optim  # noqa: E402  (built on the names above)

@@ -107,12 +107,18 @@ def set_num_threads(n: int) -> None:
         _executor = None
 
 
-def parallel_for(n: int, fn: Callable[[int, int], None], min_size: int = 2) -> None:
+SERIAL_BELOW = 1 << 16  # elements: smaller jobs cost more to hand to a thread than to run
+
+
+def parallel_for(n: int, fn: Callable[[int, int], None], min_size: int = 2, elements: int | None = None) -> None:
     """Run fn(start, stop) over [0, n) in one contiguous range per thread and wait.
 
-    Ranges never overlap, so each call may write its own part of a shared output."""
+    Ranges never overlap, so each call may write its own part of a shared output. A job of
+    fewer than SERIAL_BELOW `elements` runs in the calling thread."""
     global _executor
     parts = min(_threads, n // max(min_size, 1))
+    if elements is not None and elements < SERIAL_BELOW:
+        parts = 1
     if parts <= 1 or threading.current_thread().name.startswith("convpool"):  # no nesting: no deadlock
         fn(0, n)
         return
@@ -140,5 +146,5 @@ def parallel_copy(source):
     def part(start: int, stop: int) -> None:
         out[lead + (slice(start, stop),)] = source[lead + (slice(start, stop),)]
 
-    parallel_for(source.shape[axis], part, min_size=1)
+    parallel_for(source.shape[axis], part, min_size=1, elements=source.size)
     return out

@@ -1,0 +1,167 @@
+"""convpool.nn.init: PyTorch's weight initialisers, drawing from the library RNG.
+
+Every function fills a Tensor in place (no graph is recorded) and returns it. Samples come
+from `convpool.backend.rng()` (seeded by `convpool.manual_seed`) or from an explicit NumPy
+`generator`; they are drawn in float64 and stored in the tensor's own dtype.
+
+The variance-preserving rules: Kaiming (He et al., 2015) keeps Var(output) ~ Var(input)
+through a layer followed by a rectifier, std = gain / sqrt(fan); Xavier (Glorot and Bengio,
+2010) balances forward and backward, std = gain * sqrt(2 / (fan_in + fan_out)). A uniform
+distribution on [-b, b] has std b / sqrt(3).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy
+
+from .. import backend
+from ..tensor import Tensor
+
+__all__ = [
+    "calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
+    "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+]
+
+_LINEAR_LIKE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                "conv_transpose3d", "sigmoid")
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for a nonlinearity: 1 for linear/conv/sigmoid, 5/3 for tanh,
+    sqrt(2) for relu, sqrt(2 / (1 + slope^2)) for leaky_relu (slope = param, default 0.01),
+    3/4 for selu."""
+    if nonlinearity in _LINEAR_LIKE:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif not isinstance(param, bool) and isinstance(param, int | float):
+            slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _check(tensor: Tensor, name: str) -> None:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{name}: expected a convpool.Tensor, got {type(tensor).__name__}")
+    if tensor.dtype.kind != "f":
+        raise TypeError(f"{name}: the tensor must be floating point, got {tensor.dtype}")
+
+
+def _fill(tensor: Tensor, values) -> Tensor:
+    tensor.data[...] = numpy.asarray(values).astype(tensor.dtype, copy=False)
+    return tensor
+
+
+def _rng(generator: numpy.random.Generator | None) -> numpy.random.Generator:
+    return backend.rng() if generator is None else generator
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
+             generator: numpy.random.Generator | None = None) -> Tensor:
+    """Fill with samples from U[a, b)."""
+    _check(tensor, "uniform_")
+    return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
+            generator: numpy.random.Generator | None = None) -> Tensor:
+    """Fill with samples from N(mean, std^2)."""
+    _check(tensor, "normal_")
+    return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with val."""
+    _check(tensor, "constant_")
+    tensor.data[...] = val
+    return tensor
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Fill with 1 (norm layers' weight)."""
+    return constant_(tensor, 1.0)
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Fill with 0 (biases of norm layers)."""
+    return constant_(tensor, 0.0)
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out) as PyTorch computes them from the weight's shape alone:
+    shape[1] * receptive field and shape[0] * receptive field, where the receptive field is
+    the product of shape[2:]. For a conv weight (out, in/groups, *k) this is the number of
+    inputs and outputs one kernel touches; a transposed conv's weight is (in, out/groups, *k),
+    so its fan_in is out/groups * prod(k), exactly as in torch."""
+    if tensor.ndim < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    receptive_field = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _empty(tensor: Tensor) -> bool:
+    if tensor.numel() == 0:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: numpy.random.Generator | None = None) -> Tensor:
+    """U[-b, b] with b = gain * sqrt(6 / (fan_in + fan_out)) (Glorot uniform)."""
+    _check(tensor, "xavier_uniform_")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: numpy.random.Generator | None = None) -> Tensor:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot normal)."""
+    _check(tensor, "xavier_normal_")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator)
+
+
+def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                     generator: numpy.random.Generator | None = None) -> Tensor:
+    """U[-b, b] with b = gain * sqrt(3 / fan) (He uniform); gain from calculate_gain(nonlinearity, a).
+
+    Conv and Linear layers use a=sqrt(5), which gives b = 1 / sqrt(fan_in)."""
+    _check(tensor, "kaiming_uniform_")
+    if _empty(tensor):
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    generator: numpy.random.Generator | None = None) -> Tensor:
+    """N(0, std^2) with std = gain / sqrt(fan) (He normal)."""
+    _check(tensor, "kaiming_normal_")
+    if _empty(tensor):
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return normal_(tensor, 0.0, std, generator)

@@ -1,0 +1,214 @@
+"""Normalisation layers: BatchNorm1d/2d/3d, LayerNorm, GroupNorm.
+
+BatchNorm keeps running_mean, running_var and num_batches_tracked as buffers (saved in
+state_dict under PyTorch's names). In training mode it normalises with the batch
+statistics and updates the running ones: running = (1 - m) * running + m * batch, with the
+unbiased batch variance; momentum=None uses the cumulative average m = 1 / num_batches_tracked.
+In eval mode it normalises with the running statistics (or with the batch's when
+track_running_stats=False).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy
+
+from .. import backend
+from .. import functional as F
+from ..tensor import Tensor
+from . import init
+from .module import Module, Parameter
+
+
+def _dtype(dtype) -> numpy.dtype:
+    return backend.default_dtype() if dtype is None else numpy.dtype(dtype)
+
+
+class _BatchNorm(Module):
+    _dims: tuple[int, ...] = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, dtype=None, *, bias: bool = True) -> None:
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features <= 0:
+            raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)):
+            raise TypeError(f"{type(self).__name__}: momentum must be a float or None, got {momentum!r}")
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        dtype = _dtype(dtype)
+        if affine:
+            self.weight = Parameter(numpy.empty((num_features,), dtype=dtype))
+            if bias:
+                self.bias = Parameter(numpy.empty((num_features,), dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(numpy.zeros((num_features,), dtype=dtype)))
+            self.register_buffer("running_var", Tensor(numpy.ones((num_features,), dtype=dtype)))
+            self.register_buffer("num_batches_tracked", Tensor(numpy.array(0, dtype=numpy.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        """running_mean = 0, running_var = 1, num_batches_tracked = 0."""
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        """Running statistics reset; weight = 1, bias = 0."""
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def _check_input_dim(self, ndim: int) -> None:
+        if ndim not in self._dims:
+            wanted = " or ".join(f"{d}D" for d in self._dims)
+            raise ValueError(f"{type(self).__name__}: expected {wanted} input (got {ndim}D input)")
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input_dim(input.ndim)
+        factor = 0.0 if self.momentum is None else float(self.momentum)
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.data[...] += 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
+                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+
+    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        shape = tuple(input_shape)
+        self._check_input_dim(len(shape))
+        if shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels, got shape {shape}")
+        return shape
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L)."""
+
+    _dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W): per channel, over the batch and the pixels."""
+
+    _dims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm over (N, C, D, H, W)."""
+
+    _dims = (5,)
+
+
+class LayerNorm(Module):
+    """Normalise each sample over its trailing normalized_shape dims; elementwise weight and bias."""
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, dtype=None) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        dtype = _dtype(dtype)
+        if elementwise_affine:
+            self.weight = Parameter(numpy.empty(self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(numpy.empty(self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """weight = 1, bias = 0."""
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        shape = tuple(input_shape)
+        k = len(self.normalized_shape)
+        if len(shape) < k or shape[len(shape) - k:] != self.normalized_shape:
+            raise ValueError(f"LayerNorm: input shape {shape} does not end with normalized_shape "
+                             f"{self.normalized_shape}")
+        return shape
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
+
+
+class GroupNorm(Module):
+    """Normalise groups of channels of each sample; per-channel weight and bias."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 dtype=None, *, bias: bool = True) -> None:
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        dtype = _dtype(dtype)
+        if affine:
+            self.weight = Parameter(numpy.empty((num_channels,), dtype=dtype))
+            if bias:
+                self.bias = Parameter(numpy.empty((num_channels,), dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """weight = 1, bias = 0."""
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        shape = tuple(input_shape)
+        if len(shape) < 2 or shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm: expected (N, {self.num_channels}, *) input, got shape {shape}")
+        return shape
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")

@@ -1,0 +1,182 @@
+"""Pooling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d.
+
+No parameters: a layer keeps PyTorch's settings (stride defaults to kernel_size) and calls
+`convpool.functional`; `output_shape` uses `convpool.shapes` with the same ceil-mode rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .. import functional as F
+from ..shapes import output_length
+from ..tensor import Tensor
+from .module import Module
+
+
+def _tuple(value, n: int) -> tuple:
+    if value is None or isinstance(value, int):
+        return (value,) * n
+    value = tuple(value)
+    return value * n if len(value) == 1 else value
+
+
+def _split(layer: Module, input_shape: Sequence[int], nd: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    shape = tuple(input_shape)
+    if len(shape) not in (nd + 1, nd + 2):
+        raise ValueError(f"{type(layer).__name__}: input must be {nd + 2}-D (N, C, ...) or {nd + 1}-D (C, ...), "
+                         f"got shape {shape}")
+    return shape[:-nd], shape[-nd:]
+
+
+class _Pool(Module):
+    _nd = 0
+
+    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        """The pooled shape: shapes.output_length per spatial axis (with ceil_mode)."""
+        nd = self._nd
+        lead, spatial = _split(self, input_shape, nd)
+        dilation = getattr(self, "dilation", 1)
+        out = tuple(output_length(n, k, s, p, d, self.ceil_mode) for n, k, s, p, d in
+                    zip(spatial, _tuple(self.kernel_size, nd), _tuple(self.stride, nd), _tuple(self.padding, nd),
+                        _tuple(dilation, nd), strict=True))
+        return lead + out
+
+
+class _MaxPoolNd(_Pool):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max pooling over (N, C, L); returns (output, indices) when return_indices."""
+
+    _nd = 1
+
+    def forward(self, input: Tensor):
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max pooling over (N, C, H, W): the largest value of each window."""
+
+    _nd = 2
+
+    def forward(self, input: Tensor):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class MaxPool3d(_MaxPoolNd):
+    """Max pooling over (N, C, D, H, W)."""
+
+    _nd = 3
+
+    def forward(self, input: Tensor):
+        return F.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class _AvgPoolNd(_Pool):
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(_AvgPoolNd):
+    """Average pooling over (N, C, L); settings are stored as 1-tuples, as in torch."""
+
+    _nd = 1
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:
+        super().__init__()
+        self.kernel_size = _tuple(kernel_size, 1)
+        self.stride = _tuple(stride if stride is not None else kernel_size, 1)
+        self.padding = _tuple(padding, 1)
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class _AvgPool(_AvgPoolNd):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+
+class AvgPool2d(_AvgPool):
+    """Average pooling over (N, C, H, W): the mean of each window."""
+
+    _nd = 2
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+
+class AvgPool3d(_AvgPool):
+    """Average pooling over (N, C, D, H, W)."""
+
+    _nd = 3
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+
+class _AdaptiveAvgPoolNd(Module):
+    _nd = 0
+
+    def __init__(self, output_size) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        """The requested size per spatial axis (None keeps the input's)."""
+        lead, spatial = _split(self, input_shape, self._nd)
+        sizes = _tuple(self.output_size, self._nd)
+        if len(sizes) != self._nd:
+            raise ValueError(f"{type(self).__name__}: output_size must have {self._nd} values, "
+                             f"got {self.output_size!r}")
+        return lead + tuple(n if o is None else o for n, o in zip(spatial, sizes, strict=True))
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
+    """Average pooling to a fixed output length."""
+
+    _nd = 1
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """Average pooling to a fixed output size; AdaptiveAvgPool2d(1) is global average pooling."""
+
+    _nd = 2
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(input, self.output_size)

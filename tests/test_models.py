@@ -1,0 +1,47 @@
+"""Named architectures: buildable by name, shapes from shape arithmetic equal real forwards."""
+
+import numpy
+import pytest
+
+import convpool
+from convpool import models
+
+
+@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("in_channels, image_size", [(1, 28), (3, 32)])
+def test_each_model_classifies_a_batch_and_its_summary_matches_the_forward(name, in_channels, image_size):
+    convpool.manual_seed(0)
+    model = models.build(name, in_channels=in_channels, num_classes=10, image_size=image_size)
+    model.eval()
+    x = convpool.randn(3, in_channels, image_size, image_size)
+    with convpool.no_grad():
+        y = model(x)
+    assert y.shape == (3, 10)
+    assert numpy.isfinite(y.numpy()).all()
+    assert model.output_shape((3, in_channels, image_size, image_size)) == (3, 10)
+    table = model.summary((in_channels, image_size, image_size))
+    total = sum(p.numel() for p in model.parameters())
+    assert f"Total params: {total:,}" in table
+
+
+def test_the_article_cnn_is_conv_relu_pool_blocks_then_a_fully_connected_layer():
+    model = models.build("article-cnn")
+    kinds = [type(m).__name__ for m in model.features]
+    assert kinds[:5] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d"]
+    assert "Dropout" in kinds
+    assert type(list(model.head)[-1]).__name__ == "Linear"
+
+
+def test_a_model_trains_its_gradients_reach_every_parameter():
+    convpool.manual_seed(1)
+    model = models.build("vgg-bn")
+    x = convpool.randn(4, 1, 28, 28)
+    loss = convpool.functional.cross_entropy(model(x), convpool.tensor([0, 1, 2, 3]))
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and numpy.abs(p.grad.numpy()).sum() > 0, name
+
+
+def test_unknown_model_name_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown model 'resnet'.*article-cnn"):
+        models.build("resnet")
