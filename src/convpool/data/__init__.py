@@ -23,6 +23,7 @@ from .fashion_mnist import (
 )
 from .idx import load_idx_pair, read_idx, write_idx
 from .loader import DataLoader
+from .sample import load_fashion_mnist_sample
 from .transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToFloat
 
 __all__ = [
@@ -30,5 +31,5 @@ __all__ = [
     "DataLoader", "transforms", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip", "ToFloat",
     "read_idx", "write_idx", "load_idx_pair",
     "FASHION_MNIST_CLASSES", "FASHION_MNIST_SHA256", "FASHION_MNIST_URL",
-    "find_fashion_mnist", "load_fashion_mnist", "download_fashion_mnist",
+    "find_fashion_mnist", "load_fashion_mnist", "download_fashion_mnist", "load_fashion_mnist_sample",
 ]
