@@ -29,3 +29,31 @@ def test_unknown_command_is_refused_with_exit_code_2():
 def test_docstring_examples_run(module):
     failures, tried = doctest.testmod(importlib.import_module(module))
     assert tried > 0 and failures == 0
+
+
+def _run(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "convpool", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_summary_prints_the_layer_table_with_totals():
+    result = _run("summary", "--model", "lenet5", "--input-shape", "1,28,28")
+    assert result.returncode == 0, result.stderr
+    assert "features.0  Conv2d     [1, 6, 28, 28]      156  117,600" in result.stdout
+    assert "Total params: 61,706" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("summary", "--model", "lenet5", "--input-shape", "1,28"), "expected three positive sizes C,H,W"),
+    (("summary", "--model", "resnet"), "invalid choice: 'resnet'"),
+    (("summary", "--model", "lenet5", "--input-shape", "3,2,2"), "kernel larger than the padded input"),
+])
+def test_bad_summary_input_is_one_clear_line_and_exit_code_2(args, message):
+    result = _run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback():
+    result = _run("--debug", "summary", "--model", "lenet5", "--input-shape", "3,2,2")
+    assert result.returncode != 0 and "Traceback" in result.stderr
