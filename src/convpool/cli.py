@@ -95,12 +95,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convpool",
         description="Convolutional neural networks on NumPy.",
-        epilog="examples:\n  convpool demo\n  convpool summary --model article-cnn --input-shape 1,28,28",
+        epilog="examples:\n  convpool demo\n  convpool train --data sample --epochs 1\n"
+               "  convpool summary --model article-cnn --input-shape 1,28,28",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("demo", help="the article's conv/pool arithmetic on a built-in example, and a gradient check")
+    p = sub.add_parser("train", help="train a named model on labelled images and save checkpoints",
+                       epilog="examples:\n  convpool train --data sample --model article-cnn --epochs 1\n"
+                              "  convpool train --data fashion-mnist --epochs 12 --schedule onecycle",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="sample",
+                   help="'fashion-mnist' (found on disk), 'sample' (built in, the default) or a folder of IDX files")
+    p.add_argument("--data-dir", help="where to look for fashion-mnist first")
+    p.add_argument("--model", default="article-cnn", choices=models.names())
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "sgd"))
+    p.add_argument("--schedule", default="none", choices=("none", "step", "cosine", "onecycle"))
+    p.add_argument("--augment", action="store_true", help="random crop (padding 2) and horizontal flip")
+    p.add_argument("--val-split", type=float, default=0.1, help="share of the train split held out (default 0.1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run folder for checkpoints (default: a new runs/MODEL-N)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("evaluate", help="accuracy, per-class table and confusion matrix on the test split",
+                       epilog="example: convpool evaluate runs/article-cnn --data fashion-mnist --png confusion.png")
+    p.add_argument("checkpoint", help="a run folder, a weights file, or pretrained:NAME")
+    p.add_argument("--data", default="sample")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument("--png", help="also write the confusion matrix as a PNG image")
+    p = sub.add_parser("predict", help="top-k classes of image files (any size or colour: resized, converted)",
+                       epilog="example: convpool predict runs/article-cnn shoe.png")
+    p.add_argument("checkpoint", help="a run folder, a weights file, or pretrained:NAME")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--top-k", type=int, default=3)
     p = sub.add_parser("summary", help="a named model's layers, output shapes, parameters and multiply-adds",
                        epilog="example: convpool summary --model vgg-bn --input-shape 1,28,28")
     p.add_argument("--model", required=True, choices=models.names())
@@ -116,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
             return demo()
         if args.command == "summary":
             return summary(args.model, args.input_shape)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as error:
+        if args.command in ("train", "evaluate", "predict"):
+            from . import workflow
+
+            return getattr(workflow, f"{args.command}_command")(args)
+    except (ValueError, TypeError, FileNotFoundError, OSError, RuntimeError) as error:
         if args.debug:
             raise
         print(f"convpool {args.command}: error: {error}", file=sys.stderr)

@@ -1,0 +1,114 @@
+"""The command line end to end on a tiny generated IDX data set: train, evaluate, predict,
+summary, and the one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from convpool.data import write_idx
+
+
+def _run(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "convpool", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def idx_folder(tmp_path_factory):
+    """Three classes of 12x12 images that a small CNN can tell apart: a bright bar that is
+    horizontal, vertical or absent."""
+    folder = tmp_path_factory.mktemp("idx")
+    rng = numpy.random.default_rng(0)
+
+    def make(n):
+        labels = rng.integers(0, 3, n).astype(numpy.uint8)
+        images = rng.integers(0, 60, (n, 12, 12)).astype(numpy.uint8)
+        for image, label in zip(images, labels, strict=True):
+            position = rng.integers(2, 10)
+            if label == 0:
+                image[position, :] = 250
+            elif label == 1:
+                image[:, position] = 250
+        return images, labels
+
+    for split, n in (("train", 240), ("t10k", 60)):
+        images, labels = make(n)
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte", labels)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_run(idx_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "bars"
+    result = _run("train", "--data", str(idx_folder), "--model", "article-cnn", "--epochs", "3", "--batch-size", "16",
+                  "--lr", "3e-3", "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_train_writes_a_checkpoint_and_reports_test_accuracy(trained_run):
+    out, result = trained_run
+    assert "training article-cnn on" in result.stdout and "216 train, 24 validation images" in result.stdout
+    assert (out / "latest").is_file()
+    accuracy = float(result.stdout.split("test accuracy ")[1].split()[0])
+    assert accuracy > 0.6  # three easy classes: chance is 0.33
+
+
+def test_evaluate_prints_json_metrics_and_writes_the_confusion_png(trained_run, idx_folder, tmp_path):
+    out, _ = trained_run
+    png = tmp_path / "confusion.png"
+    result = _run("evaluate", str(out), "--data", str(idx_folder), "--json", "--png", str(png))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert set(metrics) == {"accuracy", "per_class", "confusion", "n"}
+    assert metrics["n"] == 60 and sum(map(sum, metrics["confusion"])) == 60
+    assert metrics["accuracy"] == pytest.approx(numpy.trace(metrics["confusion"]) / 60)
+    from PIL import Image
+
+    with Image.open(png) as image:
+        assert image.size[0] > 300 and image.size[1] > 300
+        assert len(numpy.unique(numpy.asarray(image.convert("L")))) > 10  # not blank
+
+
+def test_predict_resizes_and_converts_any_image(trained_run, tmp_path):
+    from PIL import Image
+
+    out, _ = trained_run
+    picture = numpy.zeros((40, 30, 3), numpy.uint8)
+    picture[:, 14:16] = 255  # a vertical bar, in colour and the wrong size
+    path = tmp_path / "bar.png"
+    Image.fromarray(picture).save(path)
+    result = _run("predict", str(out), str(path), "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    assert "converted RGB to grey" in result.stdout and "resized 30x40 to 12x12" in result.stdout
+    lines = [line for line in result.stdout.splitlines() if line.strip().startswith(("1.", "2."))]
+    assert len(lines) == 2
+    probabilities = [float(line.split()[-1]) for line in lines]
+    assert probabilities[0] >= probabilities[1] and 0 < sum(probabilities) <= 1.0001
+
+
+def test_train_refuses_to_overwrite_a_run_and_resumes_it(trained_run, idx_folder):
+    out, _ = trained_run
+    again = _run("train", "--data", str(idx_folder), "--epochs", "3", "--out", str(out), "--no-progress")
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    resumed = _run("train", "--data", str(idx_folder), "--epochs", "4", "--batch-size", "16", "--out", str(out),
+                   "--resume", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "done: epoch 4," in resumed.stdout  # one more epoch on top of the three saved
+
+
+@pytest.mark.parametrize("args, message", [
+    (("train", "--data", "/nonexistent/folder"), "neither 'fashion-mnist', 'sample' nor a folder"),
+    (("evaluate", "/nonexistent/run"), "no checkpoint at /nonexistent/run"),
+    (("predict", "pretrained:cifar", "x.png"), "no pretrained weights named 'cifar'"),
+    (("train", "--val-split", "1.5", "--epochs", "1"), "--val-split must be in [0, 1)"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(args, message, tmp_path):
+    result = _run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
