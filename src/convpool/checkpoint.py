@@ -42,7 +42,6 @@ Model config keys by convention: in_channels, num_classes, image_size (what
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import inspect
@@ -50,7 +49,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +59,7 @@ import safetensors
 import safetensors.numpy
 
 from . import backend
+from .files import atomic_write
 from .nn.module import Module, StateDictError
 from .optim.optimizer import Optimizer, merge_state_dict, split_state_dict
 from .tensor import Tensor
@@ -144,11 +143,11 @@ def save_checkpoint(folder: PathLike, model: Module, *, model_name: str, model_c
     run.mkdir(parents=True, exist_ok=True)
     target = _new_folder(run, epoch)
     try:
-        _atomic_write(target / WEIGHTS_FILE, weights_blob)
+        atomic_write(target / WEIGHTS_FILE, weights_blob)
         if optimizer_blob is not None:
-            _atomic_write(target / OPTIMIZER_FILE, optimizer_blob)
-        _atomic_write(target / JSON_FILE, text.encode())  # last: a folder without it is unfinished
-        _atomic_write(run / LATEST_FILE, f"{target.name}\n".encode())  # the commit point
+            atomic_write(target / OPTIMIZER_FILE, optimizer_blob)
+        atomic_write(target / JSON_FILE, text.encode())  # last: a folder without it is unfinished
+        atomic_write(run / LATEST_FILE, f"{target.name}\n".encode())  # the commit point
     except BaseException:
         if _read_latest(run) != target.name:  # not committed: nothing may point at it
             shutil.rmtree(target, ignore_errors=True)
@@ -177,38 +176,6 @@ def _new_folder(run: Path, epoch: int) -> Path:
         except FileExistsError:
             continue
     raise CheckpointError(f"save_checkpoint: no free folder name for epoch {epoch} in {run}")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write data to path so that path holds either its old content or all of data: a temp
-    file in the same folder (same file system, so the rename is atomic), flushed and fsynced,
-    then os.replace, then the folder fsynced so the rename itself survives a power cut."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # Windows cannot open a folder; its renames are durable without this
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _read_latest(run: Path) -> str | None:

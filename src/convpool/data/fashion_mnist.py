@@ -14,12 +14,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.request
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from ..files import atomic_write
 from .dataset import ArrayDataset
 from .idx import load_idx_pair
 from .transforms import Transform
@@ -139,20 +139,6 @@ def fetch_url(url: str, timeout: float = 60.0) -> bytes:
     return data
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside path, flush it to disk, then rename it over path."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def download_fashion_mnist(dest: str | os.PathLike | None = None, *,
                            fetch: Callable[[str], bytes] = fetch_url, base_url: str = FASHION_MNIST_URL,
                            force: bool = False) -> Path:
@@ -184,5 +170,5 @@ def download_fashion_mnist(dest: str | os.PathLike | None = None, *,
             raise ValueError(f"{url}: SHA-256 of the decompressed download is {got}, expected {want}: "
                              f"corrupt or not Fashion-MNIST; nothing was written")
         payload = data if data[:2] == b"\x1f\x8b" else gzip.compress(content, mtime=0)
-        _write_atomically(dest / f"{name}.gz", payload)
+        atomic_write(dest / f"{name}.gz", payload)
     return dest
