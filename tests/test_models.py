@@ -45,3 +45,20 @@ def test_a_model_trains_its_gradients_reach_every_parameter():
 def test_unknown_model_name_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown model 'resnet'.*article-cnn"):
         models.build("resnet")
+
+
+def test_pretrained_fashion_mnist_weights_classify_the_built_in_sample():
+    from convpool.data import Compose, DataLoader, Normalize, ToFloat, load_fashion_mnist_sample
+    from convpool.train import evaluate
+
+    model, config = models.pretrained("fashion-mnist")
+    assert config["class_names"][0] == "T-shirt/top" and config["image_size"] == 28
+    assert not model.training
+    sample = load_fashion_mnist_sample("test")  # drawn from the test split: never trained on
+    loader = DataLoader(sample, batch_size=100, transform=Compose([ToFloat(), Normalize(config["mean"], config["std"])]))
+    assert evaluate(model, loader)["accuracy"] >= 0.85
+
+
+def test_unknown_pretrained_name_is_refused():
+    with pytest.raises(ValueError, match="no pretrained weights named 'imagenet'; shipped: fashion-mnist"):
+        models.pretrained("imagenet")
