@@ -55,7 +55,8 @@ def test_pretrained_fashion_mnist_weights_classify_the_built_in_sample():
     assert config["class_names"][0] == "T-shirt/top" and config["image_size"] == 28
     assert not model.training
     sample = load_fashion_mnist_sample("test")  # drawn from the test split: never trained on
-    loader = DataLoader(sample, batch_size=100, transform=Compose([ToFloat(), Normalize(config["mean"], config["std"])]))
+    normalise = Compose([ToFloat(), Normalize(config["mean"], config["std"])])
+    loader = DataLoader(sample, batch_size=100, transform=normalise)
     assert evaluate(model, loader)["accuracy"] >= 0.85
 
 
