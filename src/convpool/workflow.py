@@ -11,6 +11,7 @@ import numpy
 
 from . import functional as F
 from . import models, optim
+from .backend import manual_seed
 from .checkpoint import build_from_checkpoint
 from .data import (
     ArrayDataset,
@@ -106,9 +107,7 @@ def train_command(args) -> int:
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=256, transform=Compose(normalise))
     config = {"in_channels": channels, "num_classes": len(classes), "image_size": height,
               "class_names": [str(c) for c in classes], "mean": mean, "std": std}
-    from .backend import manual_seed
-
-    manual_seed(args.seed)
+    manual_seed(args.seed)  # the initial weights and dropout masks follow --seed
     model = models.build(args.model, in_channels=channels, num_classes=len(classes), image_size=height)
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
     scheduler, interval = make_schedule(args.schedule, optimizer, args.epochs, len(train_loader), args.lr)
