@@ -26,6 +26,20 @@ def _dtype(dtype) -> numpy.dtype:
     return backend.default_dtype() if dtype is None else numpy.dtype(dtype)
 
 
+def _affine(module: Module, shape: tuple[int, ...], affine: bool, bias: bool, dtype: numpy.dtype) -> None:
+    """Register the scale (weight) and shift (bias) every norm layer shares, or None for each."""
+    module.register_parameter("weight", Parameter(numpy.empty(shape, dtype=dtype)) if affine else None)
+    module.register_parameter("bias", Parameter(numpy.empty(shape, dtype=dtype)) if affine and bias else None)
+
+
+def _reset_affine(module: Module) -> None:
+    """weight = 1, bias = 0 (PyTorch's default for norm layers)."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class _BatchNorm(Module):
     _dims: tuple[int, ...] = ()
 
@@ -42,15 +56,7 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dtype = _dtype(dtype)
-        if affine:
-            self.weight = Parameter(numpy.empty((num_features,), dtype=dtype))
-            if bias:
-                self.bias = Parameter(numpy.empty((num_features,), dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (num_features,), affine, bias, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(numpy.zeros((num_features,), dtype=dtype)))
             self.register_buffer("running_var", Tensor(numpy.ones((num_features,), dtype=dtype)))
@@ -71,10 +77,7 @@ class _BatchNorm(Module):
     def reset_parameters(self) -> None:
         """Running statistics reset; weight = 1, bias = 0."""
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def _check_input_dim(self, ndim: int) -> None:
         if ndim not in self._dims:
@@ -135,23 +138,12 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = _dtype(dtype)
-        if elementwise_affine:
-            self.weight = Parameter(numpy.empty(self.normalized_shape, dtype=dtype))
-            if bias:
-                self.bias = Parameter(numpy.empty(self.normalized_shape, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, self.normalized_shape, elementwise_affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """weight = 1, bias = 0."""
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -182,23 +174,12 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         dtype = _dtype(dtype)
-        if affine:
-            self.weight = Parameter(numpy.empty((num_channels,), dtype=dtype))
-            if bias:
-                self.bias = Parameter(numpy.empty((num_channels,), dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine(self, (num_channels,), affine, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """weight = 1, bias = 0."""
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
