@@ -25,7 +25,8 @@ def test_array_dataset_items_and_checks():
     with pytest.raises(IndexError):
         data[20]
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-        ArrayDataset(numpy.zeros((3, 2, 2)), numpy.zeros(3, int))
+        ArrayDataset(numpy.zeros((3, 2)), numpy.zeros(3, int))
+    assert ArrayDataset(numpy.zeros((3, 1, 5)), numpy.zeros(3, int))[0][0].shape == (1, 5)  # sound: (N, C, L)
     with pytest.raises(ValueError, match="3 images but 2 labels"):
         ArrayDataset(numpy.zeros((3, 1, 2, 2)), numpy.zeros(2, int))
     with pytest.raises(ValueError, match="1-D integer"):

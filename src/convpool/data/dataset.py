@@ -35,7 +35,8 @@ def _check_index(index, n: int) -> int:
 
 
 class ArrayDataset(Dataset):
-    """Images (N, C, H, W) uint8 or float and integer labels (N,), held in memory.
+    """Samples (N, C, H, W) images, or (N, C, L) signals such as sound, uint8 or float, and
+    integer labels (N,), held in memory.
 
     `transform` is a batch transform (see `transforms`); the DataLoader applies it to whole
     batches with its own seeded generator, while `dataset[i]` applies it to one image with the
@@ -44,8 +45,9 @@ class ArrayDataset(Dataset):
     def __init__(self, images, labels, transform: Transform | None = None,
                  classes: Sequence[str] | None = None):
         images, labels = numpy.asarray(images), numpy.asarray(labels)
-        if images.ndim != 4:
-            raise ValueError(f"ArrayDataset: images must be (N, C, H, W), got shape {images.shape}")
+        if images.ndim not in (3, 4, 5):
+            raise ValueError(f"ArrayDataset: images must be (N, C, L), (N, C, H, W) or (N, C, D, H, W), "
+                             f"got shape {images.shape}")
         if images.dtype.kind not in "uif":
             raise ValueError(f"ArrayDataset: images must be integer or floating, got {images.dtype}")
         if labels.ndim != 1 or labels.dtype.kind not in "iu":

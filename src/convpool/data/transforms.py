@@ -19,10 +19,13 @@ from .. import backend
 float32 = numpy.dtype("float32")
 
 
-def _batch(images: numpy.ndarray, name: str) -> numpy.ndarray:
+def _batch(images: numpy.ndarray, name: str, any_rank: bool = False) -> numpy.ndarray:
+    """The batch as an array; (N, C, H, W) only, or (N, C, ...) of any rank for the per-value
+    transforms that serve sound too."""
     images = numpy.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"{name}: expected an (N, C, H, W) batch, got shape {images.shape}")
+    if images.ndim != 4 and not (any_rank and images.ndim >= 3):
+        raise ValueError(f"{name}: expected an (N, C, H, W) batch{' or (N, C, L)' if any_rank else ''}, "
+                         f"got shape {images.shape}")
     return images
 
 
@@ -76,7 +79,7 @@ class ToFloat(Transform):
     (their scale is unknown)."""
 
     def __call__(self, images, rng=None):
-        images = _batch(images, "ToFloat")
+        images = _batch(images, "ToFloat", any_rank=True)
         if images.dtype.kind not in "uf" or (images.dtype.kind == "u" and images.dtype != numpy.uint8):
             raise TypeError(f"ToFloat: expected uint8 or floating images, got {images.dtype}")
         return to_float32(images)
@@ -94,15 +97,16 @@ class Normalize(Transform):
         self._std = numpy.asarray(self.std, float32).reshape(1, -1, 1, 1)
 
     def __call__(self, images, rng=None):
-        images = _batch(images, "Normalize")
+        images = _batch(images, "Normalize", any_rank=True)
         if images.dtype.kind != "f":
             raise TypeError(f"Normalize: expected floating images, got {images.dtype}; put ToFloat() before it")
         channels = images.shape[1]
         for name, values in (("mean", self.mean), ("std", self.std)):
             if len(values) not in (1, channels):
                 raise ValueError(f"Normalize: {len(values)} {name} values for {channels} channels")
-        out = numpy.subtract(images, self._mean, dtype=float32)
-        out /= self._std
+        shape = (1, -1) + (1,) * (images.ndim - 2)
+        out = numpy.subtract(images, self._mean.reshape(shape), dtype=float32)
+        out /= self._std.reshape(shape)
         return out
 
 
