@@ -1,0 +1,24 @@
+"""`convpool evaluate`: accuracy, per-class table and confusion matrix of a trained network."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "evaluate"
+HELP = "accuracy, per-class table and confusion matrix on the test split"
+ORDER = 30
+EPILOG = "example: convpool evaluate runs/article-cnn --data fashion-mnist --png confusion.png"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a run folder, a weights file, or pretrained:NAME")
+    parser.add_argument("--data", default="sample")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    parser.add_argument("--png", help="also write the confusion matrix as a PNG image")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import workflow
+
+    return workflow.evaluate_command(args)
