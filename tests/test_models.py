@@ -6,8 +6,10 @@ import pytest
 import convpool
 from convpool import models
 
+IMAGE_MODELS = [name for name in models.names() if models.input_kind(name) == "image"]
 
-@pytest.mark.parametrize("name", models.names())
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
 @pytest.mark.parametrize("in_channels, image_size", [(1, 28), (3, 32)])
 def test_each_model_classifies_a_batch_and_its_summary_matches_the_forward(name, in_channels, image_size):
     convpool.manual_seed(0)
@@ -63,3 +65,36 @@ def test_pretrained_fashion_mnist_weights_classify_the_built_in_sample():
 def test_unknown_pretrained_name_is_refused():
     with pytest.raises(ValueError, match="no pretrained weights named 'imagenet'; shipped: fashion-mnist"):
         models.pretrained("imagenet")
+
+
+@pytest.mark.parametrize("name, shape", [("audio-cnn1d", (1, 8000)), ("audio-cnn1d", (1, 5000)),
+                                         ("audio-cnn2d", (1, 40, 101)), ("audio-cnn2d", (1, 64, 33))])
+def test_sound_models_take_clips_of_any_length(name, shape):
+    convpool.manual_seed(0)
+    model = models.build(name, in_channels=1, image_size=shape[1]).eval()
+    with convpool.no_grad():
+        y = model(convpool.randn(2, *shape))
+    assert y.shape == (2, 10) == model.output_shape((2, *shape))
+    assert "Total params" in model.summary(shape)
+
+
+def test_sound_models_refuse_inputs_too_small_for_their_pooling():
+    with pytest.raises(ValueError, match="at least 1024 samples, got 500"):
+        models.build("audio-cnn1d", image_size=500)
+    with pytest.raises(ValueError, match="at least 8x8"):
+        models.build("resnet-cifar", image_size=6)
+
+
+def test_resnet_residual_blocks_and_global_max_pool_have_exact_gradients():
+    from convpool.gradcheck import gradcheck
+    from convpool.models.resnet import GlobalMaxPool, Residual
+
+    convpool.manual_seed(2)
+    block = Residual(3).double()
+    rng = numpy.random.default_rng(0)
+    x = convpool.tensor(rng.standard_normal((2, 3, 5, 5)), requires_grad=True)
+    gradcheck(lambda x: block(x), [x])
+    # distinct values so the maximum is unique and the finite differences do not cross a tie
+    x = convpool.tensor(rng.permutation(2 * 3 * 4 * 4).reshape(2, 3, 4, 4) / 7.0, requires_grad=True)
+    gradcheck(lambda x: GlobalMaxPool()(x), [x])
+    assert numpy.array_equal(GlobalMaxPool()(x).detach().numpy(), x.detach().numpy().max(axis=(2, 3)))

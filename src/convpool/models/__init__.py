@@ -6,12 +6,26 @@ from collections.abc import Callable
 
 from .. import nn
 from .architectures import article_cnn, lenet5, vgg_bn
+from .audio import audio_cnn1d, audio_cnn2d
+from .resnet import resnet_cifar
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "article-cnn": article_cnn,
     "lenet5": lenet5,
     "vgg-bn": vgg_bn,
+    "resnet-cifar": resnet_cifar,
+    "audio-cnn1d": audio_cnn1d,
+    "audio-cnn2d": audio_cnn2d,
 }
+
+
+# what each network reads: an image (N, C, H, W), a waveform (N, 1, L) or a spectrogram (N, 1, mels, frames)
+INPUT_KINDS: dict[str, str] = {"audio-cnn1d": "waveform", "audio-cnn2d": "spectrogram"}
+
+
+def input_kind(name: str) -> str:
+    """'image', 'waveform' or 'spectrogram': the input the named network reads."""
+    return INPUT_KINDS.get(name, "image")
 
 
 def names() -> list[str]:
@@ -45,4 +59,5 @@ def pretrained(name: str) -> tuple[nn.Module, dict]:
     return model, dict(checkpoint.model_config)
 
 
-__all__ = ["build", "names", "pretrained", "BUILDERS", "PRETRAINED", "article_cnn", "lenet5", "vgg_bn"]
+__all__ = ["build", "names", "input_kind", "INPUT_KINDS", "pretrained", "BUILDERS", "PRETRAINED",
+           "article_cnn", "lenet5", "vgg_bn", "resnet_cifar", "audio_cnn1d", "audio_cnn2d"]
