@@ -12,6 +12,7 @@ Fashion-MNIST. NumPy and the standard library only.
 """
 
 from . import transforms
+from .audio import AudioFrontEnd, fix_length, log_mel_spectrogram, mel_filter_bank, power_spectrogram
 from .dataset import ArrayDataset, Dataset, Subset, dataset_labels, random_split, train_val_split
 from .fashion_mnist import (
     FASHION_MNIST_CLASSES,
@@ -24,7 +25,9 @@ from .fashion_mnist import (
 from .idx import load_idx_pair, read_idx, write_idx
 from .loader import DataLoader
 from .sample import load_fashion_mnist_sample
+from .spoken_digits import DIGIT_CLASSES, load_spoken_digits
 from .transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToFloat
+from .wav import read_wav, resample
 
 __all__ = [
     "Dataset", "ArrayDataset", "Subset", "random_split", "train_val_split", "dataset_labels",
@@ -32,4 +35,6 @@ __all__ = [
     "read_idx", "write_idx", "load_idx_pair",
     "FASHION_MNIST_CLASSES", "FASHION_MNIST_SHA256", "FASHION_MNIST_URL",
     "find_fashion_mnist", "load_fashion_mnist", "download_fashion_mnist", "load_fashion_mnist_sample",
+    "read_wav", "resample", "fix_length", "mel_filter_bank", "power_spectrogram", "log_mel_spectrogram",
+    "AudioFrontEnd", "load_spoken_digits", "DIGIT_CLASSES",
 ]
