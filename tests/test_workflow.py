@@ -102,7 +102,7 @@ def test_train_refuses_to_overwrite_a_run_and_resumes_it(trained_run, idx_folder
 
 
 @pytest.mark.parametrize("args, message", [
-    (("train", "--data", "/nonexistent/folder"), "neither 'fashion-mnist', 'sample' nor a folder"),
+    (("train", "--data", "/nonexistent/folder"), "no such file or folder, and not one of: sample, fashion-mnist"),
     (("evaluate", "/nonexistent/run"), "no checkpoint at /nonexistent/run"),
     (("predict", "pretrained:cifar", "x.png"), "no pretrained weights named 'cifar'"),
     (("train", "--val-split", "1.5", "--epochs", "1"), "--val-split must be in [0, 1)"),

@@ -48,7 +48,9 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
         scheduler: Any = None, epochs: int, out_dir: PathLike | None = None, model_name: str,
         model_config: Mapping[str, Any], resume: bool = False, progress: bool = True,
         on_epoch_end: Callable[[dict[str, Any]], bool | None] | None = None,
-        scheduler_interval: str = "epoch", keep_checkpoints: int | None = 2) -> list[dict[str, Any]]:
+        scheduler_interval: str = "epoch", keep_checkpoints: int | None = 2,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+        label_smoothing: float = 0.0) -> list[dict[str, Any]]:
     """Train for `epochs` epochs in all (a resumed run counts the epochs already done) and
     return the history: one dict per epoch with epoch, train_loss, train_accuracy, val_loss,
     val_accuracy (None without val_loader), lr (the first group's, as the epoch began),
@@ -61,7 +63,15 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
     anything is saved. An out_dir that already holds a checkpoint needs resume=True, so a run
     is never overwritten by accident. on_epoch_end(record) runs after the checkpoint; returning
     True stops training. The progress bar shows only with progress=True on a terminal; with
-    progress=True a one-line summary per epoch goes to stderr.
+    progress=True a one-line summary per epoch goes to stderr. label_smoothing is
+    cross_entropy's (the training loss only; validation reports the plain loss).
+
+    on_step(step) runs after every optimizer step (and the per-step scheduler step), while the
+    gradients of that step are still on the parameters (they are cleared only before the next
+    backward), so a watcher can look at weights and gradients there. step is a dict: epoch and
+    step (its batch, both from 1), steps (batches in the epoch, or None), loss and accuracy (of
+    this batch), lr (the one this step used), images and images_per_second (so far this epoch).
+    It is for watching (live views, curves): its return value is ignored.
     """
     if scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
@@ -92,7 +102,7 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
         began = time.perf_counter()
         lr = float(optimizer.param_groups[0]["lr"])
         train = _train_epoch(model, train_loader, optimizer, scheduler if scheduler_interval == "step" else None,
-                             epoch, epochs, progress, last_good)
+                             epoch, epochs, progress, last_good, on_step, label_smoothing)
         train_seconds = time.perf_counter() - began
         val: dict[str, Any] = {}
         if val_loader is not None:
@@ -130,8 +140,12 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
 
 
 def _train_epoch(model: Module, loader: Iterable, optimizer: Optimizer, step_scheduler: Any, epoch: int,
-                 epochs: int, progress: bool, last_good: Path | None) -> dict[str, Any]:
+                 epochs: int, progress: bool, last_good: Path | None,
+                 on_step: Callable[[dict[str, Any]], None] | None = None,
+                 label_smoothing: float = 0.0) -> dict[str, Any]:
     """One pass over the training batches; loss, accuracy and count, or TrainingDiverged."""
+    began = time.perf_counter()
+    steps = _length(loader)
     model.train()
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)  # the epoch's order and augmentations, resumed or not
@@ -144,18 +158,25 @@ def _train_epoch(model: Module, loader: Iterable, optimizer: Optimizer, step_sch
             images, labels = _tensor(images), _tensor(labels)
             optimizer.zero_grad()
             logits = model(images)
-            loss = F.cross_entropy(logits, labels)
+            loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
             value = float(loss.item())
             if not math.isfinite(value):
                 raise TrainingDiverged(epoch + 1, batch, value, last_good)
             loss.backward()
+            lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
             if step_scheduler is not None:
                 step_scheduler.step()
             n = len(labels.data)
+            hits = int((logits.data.argmax(axis=1) == labels.data).sum())
             total_loss += value * n
-            correct += int((logits.data.argmax(axis=1) == labels.data).sum())
+            correct += hits
             seen += n
+            if on_step is not None:
+                elapsed = time.perf_counter() - began
+                on_step({"epoch": epoch + 1, "step": batch, "steps": steps, "loss": value, "accuracy": hits / n,
+                         "lr": float(lr), "images": seen,
+                         "images_per_second": seen / elapsed if elapsed > 0 else float("inf")})
             bar.update(1)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}",
                             lr=f"{optimizer.param_groups[0]['lr']:.2e}", refresh=False)

@@ -21,46 +21,57 @@ from .data import (
     RandomCrop,
     RandomHorizontalFlip,
     ToFloat,
-    load_fashion_mnist,
-    load_fashion_mnist_sample,
-    load_idx_pair,
     train_val_split,
 )
+from .data.audio import AudioFrontEnd
 from .data.dataset import dataset_labels
+from .data.sources import open_split
 from .tensor import Tensor, no_grad
 from .train import evaluate, fit, format_confusion, per_class_table
-
-IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+from .viz.live import training_views
 
 
-def load_split(data: str, split: str, data_dir: str | None = None) -> ArrayDataset:
-    """'fashion-mnist' (found on disk), 'sample' (built in) or a folder of IDX files."""
-    if data == "sample":
-        return load_fashion_mnist_sample(split)
-    if data == "fashion-mnist":
-        return load_fashion_mnist(split, data_dir)
-    folder = Path(data)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"--data {data!r} is neither 'fashion-mnist', 'sample' nor a folder of IDX files")
-    paths = []
-    for name in IDX_NAMES[split]:
-        found = [p for p in (folder / f"{name}.gz", folder / name) if p.is_file()]
-        if not found:
-            raise FileNotFoundError(f"{folder}: no {name} or {name}.gz for the {split} split")
-        paths.append(found[0])
-    images, labels = load_idx_pair(*paths)
-    if images.ndim == 3:
-        images = images[:, None]
-    classes = [str(i) for i in range(int(labels.max()) + 1)]  # an IDX folder carries no class names
-    return ArrayDataset(images, labels.astype(numpy.int64), classes=classes)
+def load_split(data: str, split: str, data_dir: str | None = None, pool: str = "all",
+               size: int | None = None) -> ArrayDataset:
+    """The split of a --data value (see convpool.data.sources for what it may name)."""
+    return open_split(data, split, data_dir, pool=pool, size=size, progress=True)
 
 
 def channel_stats(images: numpy.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images scaled to [0, 1] (from the train split only)."""
+    """Per-channel mean and std of the train split, uint8 images scaled to [0, 1]; any layout
+    (N, C, ...) so images and spectrograms alike."""
     scaled = images.astype(numpy.float64) / (255.0 if images.dtype == numpy.uint8 else 1.0)
-    axes = (0, 2, 3)
-    return scaled.mean(axis=axes).tolist(), scaled.std(axis=axes).tolist()
+    axes = tuple(i for i in range(images.ndim) if i != 1)
+    return scaled.mean(axis=axes).tolist(), [max(s, 1e-8) for s in scaled.std(axis=axes).tolist()]
+
+
+def input_spec(model_name: str, dataset: ArrayDataset) -> dict:
+    """How the model's input is made from the data: {"kind": "image"}, or for sound the
+    front end's config (waveform or log-mel spectrogram). Refuses a model that reads the other
+    kind of data, naming both."""
+    kind = models.input_kind(model_name)
+    sound = dataset.images.ndim == 3
+    if sound and kind == "image":
+        raise ValueError(f"--model {model_name} reads images, but the data is sound (shape {dataset.images.shape}); "
+                         f"choose audio-cnn1d or audio-cnn2d")
+    if not sound and kind != "image":
+        raise ValueError(f"--model {model_name} reads sound, but the data is images (shape {dataset.images.shape})")
+    if kind == "image":
+        return {"kind": "image"}
+    rate = int(getattr(dataset, "sample_rate", 8000))
+    front = AudioFrontEnd(sample_rate=rate, length=dataset.images.shape[-1],
+                          features="waveform" if kind == "waveform" else "log-mel")
+    return {"kind": kind, "front_end": front.to_config()}
+
+
+def model_inputs(dataset: ArrayDataset, spec: dict) -> ArrayDataset:
+    """The data as the model reads it: images as they are; sound through the recorded front
+    end, computed once for the whole set (a spectrogram is cheap to keep, slow to redo)."""
+    if spec.get("kind", "image") == "image":
+        return dataset
+    front = AudioFrontEnd.from_config(spec["front_end"])
+    features = numpy.concatenate([front(dataset.images[i:i + 512]) for i in range(0, len(dataset), 512)])
+    return ArrayDataset(features, dataset.labels, classes=dataset.classes)
 
 
 def make_optimizer(name: str, parameters, lr: float, weight_decay: float):
@@ -87,7 +98,10 @@ def make_schedule(name: str, optimizer, epochs: int, steps_per_epoch: int, lr: f
 
 
 def train_command(args) -> int:
-    train_full = load_split(args.data, "train", args.data_dir)
+    train_full = load_split(args.data, "train", args.data_dir, pool="train-only")
+    model_name = args.model or ("audio-cnn2d" if train_full.images.ndim == 3 else "article-cnn")
+    spec = input_spec(model_name, train_full)
+    train_full = model_inputs(train_full, spec)
     if not 0.0 <= args.val_split < 1.0:
         raise ValueError(f"--val-split must be in [0, 1), got {args.val_split}")
     if args.val_split > 0:
@@ -96,38 +110,54 @@ def train_command(args) -> int:
         train_set, val_set = train_full, None
     train_indices = getattr(train_set, "indices", numpy.arange(len(train_full)))
     mean, std = channel_stats(train_full.images[numpy.asarray(train_indices)])
-    _, channels, height, width = train_full.images.shape
-    if height != width:
-        raise ValueError(f"the named models take square images, the data has {height}x{width}")
+    channels, height = train_full.images.shape[1], train_full.images.shape[2]
+    if spec["kind"] == "image" and height != train_full.images.shape[3]:
+        raise ValueError(f"the named models take square images, the data has {height}x{train_full.images.shape[3]}")
     classes = list(train_full.classes or range(int(dataset_labels(train_full).max()) + 1))
     normalise = [ToFloat(), Normalize(mean, std)]
-    augment = [RandomCrop(height, padding=2), RandomHorizontalFlip()] if args.augment else []
+    augment = []
+    if args.augment:
+        if spec["kind"] != "image":
+            print("--augment: crops and flips are for images; sound is trained as it is")
+        else:
+            augment = [RandomCrop(height, padding=4 if height >= 32 else 2), RandomHorizontalFlip()]
+            if args.cutout:
+                from .data.transforms import Cutout
+
+                augment.append(Cutout(args.cutout))
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
                               seed=args.seed, transform=Compose(normalise + augment))
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=256, transform=Compose(normalise))
-    config = {"in_channels": channels, "num_classes": len(classes), "image_size": height,
-              "class_names": [str(c) for c in classes], "mean": mean, "std": std}
+    size = train_full.images.shape[-1] if spec["kind"] == "waveform" else height
+    config = {"in_channels": channels, "num_classes": len(classes), "image_size": size,
+              "class_names": [str(c) for c in classes], "mean": mean, "std": std, "input": spec}
     manual_seed(args.seed)  # the initial weights and dropout masks follow --seed
-    model = models.build(args.model, in_channels=channels, num_classes=len(classes), image_size=height)
+    model = models.build(model_name, in_channels=channels, num_classes=len(classes), image_size=size)
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
     scheduler, interval = make_schedule(args.schedule, optimizer, args.epochs, len(train_loader), args.lr)
-    out = Path(args.out) if args.out else _fresh_run_folder(Path("runs"), args.model)
-    print(f"training {args.model} on {args.data}: {len(train_set)} train, "
-          f"{0 if val_set is None else len(val_set)} validation images; checkpoints in {out}")
-    history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler, epochs=args.epochs,
-                  out_dir=out, model_name=args.model, model_config=config, resume=args.resume,
-                  progress=not args.no_progress, scheduler_interval=interval)
+    out = Path(args.out) if args.out else _fresh_run_folder(Path("runs"), model_name)
+    unit = "images" if spec["kind"] == "image" else "recordings"
+    print(f"training {model_name} on {args.data}: {len(train_set)} train, "
+          f"{0 if val_set is None else len(val_set)} validation {unit}; checkpoints in {out}")
+    views = training_views(model, val_loader or train_loader, out, live=args.live, port=args.live_port,
+                           plot=args.plot, title=f"{model_name} on {args.data}", epochs=args.epochs)
+    with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
+        history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler, epochs=args.epochs,
+                      out_dir=out, model_name=model_name, model_config=config, resume=args.resume,
+                      progress=not args.no_progress, scheduler_interval=interval,
+                      label_smoothing=args.label_smoothing, on_step=views.on_step, on_epoch_end=views.on_epoch_end)
     last = history[-1] if history else None
     if last:
         val = "" if last["val_accuracy"] is None else f", validation accuracy {last['val_accuracy']:.4f}"
         print(f"done: epoch {last['epoch']}, train loss {last['train_loss']:.4f}{val}, "
-              f"{last['images_per_second']:.0f} images/s")
+              f"{last['images_per_second']:.0f} {unit}/s")
     try:
-        test_set = load_split(args.data, "test", args.data_dir)
-    except FileNotFoundError:
+        test_set = load_split(args.data, "test", args.data_dir, pool="train-only")
+    except FileNotFoundError:  # a train-only source: the validation split is the measure
         return 0
+    test_set = model_inputs(test_set, spec)
     metrics = evaluate(model, DataLoader(test_set, batch_size=256, transform=Compose(normalise)), len(classes))
-    print(f"test accuracy {metrics['accuracy']:.4f} on {metrics['n']} images")
+    print(f"test accuracy {metrics['accuracy']:.4f} on {metrics['n']} {unit}")
     return 0
 
 
@@ -151,7 +181,10 @@ def resolve_checkpoint(spec: str):
 
 def evaluate_command(args) -> int:
     model, config = resolve_checkpoint(args.checkpoint)
-    test_set = load_split(args.data, "test", args.data_dir)
+    spec = config.get("input", {"kind": "image"})
+    test_set = load_split(args.data, "test", args.data_dir, size=config["image_size"] if spec["kind"] == "image"
+                          else None)
+    test_set = model_inputs(_check_matches(test_set, config, args.data), spec)
     loader = DataLoader(test_set, batch_size=256, transform=Compose([ToFloat(), Normalize(config["mean"],
                                                                                          config["std"])]))
     metrics = evaluate(model, loader, config["num_classes"])
@@ -169,6 +202,32 @@ def evaluate_command(args) -> int:
         if not args.json:
             print(f"\nconfusion matrix written to {args.png}")
     return 0
+
+
+def _check_matches(dataset: ArrayDataset, config: dict, data: str) -> ArrayDataset:
+    """The data must be the kind and channels the network was trained on, and its classes
+    ones the network knows; labels are renumbered to the network's class order by name (a
+    folder with only some of the classes, or in another order, is fine)."""
+    spec = config.get("input", {"kind": "image"})
+    sound = dataset.images.ndim == 3
+    if sound != (spec["kind"] != "image"):
+        raise ValueError(f"--data {data} holds {'sound' if sound else 'images'}, the network reads "
+                         f"{'images' if spec['kind'] == 'image' else 'sound'}")
+    if dataset.images.shape[1] != config["in_channels"] and spec["kind"] == "image":
+        raise ValueError(f"--data {data} has {dataset.images.shape[1]} channel(s) of shape "
+                         f"{dataset.images.shape[1:]}, the network reads {config['in_channels']}")
+    names = config.get("class_names")
+    labels = numpy.asarray(dataset.labels)
+    if names and dataset.classes and not all(c.isdigit() for c in map(str, dataset.classes)):
+        unknown = [str(c) for c in dataset.classes if str(c) not in names]
+        if unknown:
+            raise ValueError(f"--data {data} has classes {unknown} that the network does not know; it knows {names}")
+        order = numpy.array([names.index(str(c)) for c in dataset.classes])
+        return ArrayDataset(dataset.images, order[labels], classes=names)
+    if len(labels) and int(labels.max()) >= config["num_classes"]:
+        raise ValueError(f"--data {data} has label {int(labels.max())}, the network has "
+                         f"{config['num_classes']} classes")
+    return dataset
 
 
 def write_confusion_png(confusion, names, path: str) -> None:
@@ -220,18 +279,71 @@ def read_image(path: str, channels: int, size: int) -> tuple[numpy.ndarray, str]
     return array, "; ".join(notes)
 
 
+CHECKPOINT_SUFFIXES = (".safetensors",)
+
+
+def split_checkpoint(arguments: list[str]) -> tuple[str | None, list[str]]:
+    """`predict [CHECKPOINT] INPUT...`: the first argument is the checkpoint when it is
+    pretrained:NAME, a weights file or a run folder; otherwise every argument is an input."""
+    first = arguments[0]
+    if first.startswith("pretrained:") or first.endswith(CHECKPOINT_SUFFIXES) or Path(first).is_dir():
+        if len(arguments) == 1:
+            raise ValueError(f"predict: {first} is a network; name at least one image or .wav file after it")
+        return first, arguments[1:]
+    return None, arguments
+
+
+def default_checkpoint(path: str) -> str:
+    """The shipped network for an input: the spoken digits for a .wav, else the photo model
+    (CIFAR-10), or Fashion-MNIST's where no photo model is shipped."""
+    if path.lower().endswith(".wav"):
+        return "pretrained:fsdd"
+    return "pretrained:cifar10" if "cifar10" in models.PRETRAINED else "pretrained:fashion-mnist"
+
+
+def read_sound(path: str, spec: dict) -> tuple[numpy.ndarray, str]:
+    """A WAV file as the network's input (1, ...) through its recorded front end, and what
+    was done to it (resampled, cut, padded)."""
+    from .data.wav import read_wav, resample
+
+    front = AudioFrontEnd.from_config(spec["front_end"])
+    samples, rate = read_wav(path)
+    notes = []
+    if rate != front.sample_rate:
+        samples = resample(samples, rate, front.sample_rate)
+        notes.append(f"resampled {rate} Hz to {front.sample_rate} Hz")
+    if len(samples) != front.length:
+        notes.append(f"{'cut' if len(samples) > front.length else 'padded'} {len(samples)} samples to {front.length}")
+    return front(samples.astype(numpy.float32)[None, None])[0], "; ".join(notes)
+
+
 def predict_command(args) -> int:
-    model, config = resolve_checkpoint(args.checkpoint)
-    names = config.get("class_names") or [str(i) for i in range(config["num_classes"])]
-    normalise = Compose([ToFloat(), Normalize(config["mean"], config["std"])])
-    k = max(1, min(args.top_k, len(names)))
-    for path in args.images:
-        array, notes = read_image(path, config["in_channels"], config["image_size"])
+    checkpoint, inputs = split_checkpoint(args.inputs)
+    loaded: dict[str, tuple] = {}
+    for path in inputs:
+        spec_name = checkpoint or default_checkpoint(path)
+        if spec_name not in loaded:
+            loaded[spec_name] = resolve_checkpoint(spec_name)
+        model, config = loaded[spec_name]
+        names = config.get("class_names") or [str(i) for i in range(config["num_classes"])]
+        spec = config.get("input", {"kind": "image"})
+        if spec["kind"] == "image":
+            if path.lower().endswith(".wav"):
+                raise ValueError(f"{path}: a sound, but {spec_name} reads images")
+            array, notes = read_image(path, config["in_channels"], config["image_size"])
+            array = ToFloat()(array[None])
+        else:
+            if not path.lower().endswith(".wav"):
+                raise ValueError(f"{path}: {spec_name} reads sound (.wav files)")
+            array, notes = read_sound(path, spec)
+            array = array[None]
         with no_grad():
-            logits = model(Tensor(normalise(array[None])))
+            logits = model(Tensor(Normalize(config["mean"], config["std"])(array)))
             probabilities = F.softmax(logits, 1).numpy()[0]
+        k = max(1, min(args.top_k, len(names)))
         order = numpy.argsort(-probabilities)[:k]
-        print(f"{path}" + (f" ({notes})" if notes else ""))
+        via = "" if checkpoint else f" [{spec_name}]"
+        print(f"{path}{via}" + (f" ({notes})" if notes else ""))
         for rank, index in enumerate(order, 1):
             print(f"  {rank}. {names[index]:<14} {probabilities[index]:.4f}")
     return 0

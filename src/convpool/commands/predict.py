@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 
 NAME = "predict"
-HELP = "top-k classes of image files (any size or colour: resized, converted)"
+HELP = "top-k classes of images (any size or colour: resized, converted) or .wav recordings"
 ORDER = 40
-EPILOG = "example: convpool predict runs/article-cnn shoe.png"
+EPILOG = ("examples:\n  convpool predict car.jpg            (the shipped photo model)\n"
+          "  convpool predict seven.wav          (the shipped spoken-digit model)\n"
+          "  convpool predict runs/article-cnn-1 shoe.png\n"
+          "  convpool predict pretrained:fashion-mnist shoe.png")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a run folder, a weights file, or pretrained:NAME")
-    parser.add_argument("images", nargs="+")
+    parser.add_argument("inputs", nargs="+", metavar="[CHECKPOINT] INPUT",
+                        help="optionally first a run folder, a weights file or pretrained:NAME; then image or "
+                             ".wav files (without a checkpoint, the shipped network for each input)")
     parser.add_argument("--top-k", type=int, default=3)
 
 

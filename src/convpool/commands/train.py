@@ -10,28 +10,43 @@ NAME = "train"
 HELP = "train a named model on labelled images and save checkpoints"
 ORDER = 20
 EPILOG = ("examples:\n  convpool train --data sample --model article-cnn --epochs 1\n"
-          "  convpool train --data fashion-mnist --epochs 12 --schedule onecycle")
+          "  convpool train --data fashion-mnist --epochs 6 --schedule onecycle --lr 3e-3\n"
+          "  convpool train --data cifar10-train-jpeg.zip --model resnet-cifar --augment --optimizer sgd\n"
+          "  convpool train --data fsdd-train-wav.zip --model audio-cnn2d --epochs 10")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="sample",
-                        help="'fashion-mnist' (found on disk), 'sample' (built in, the default) "
-                             "or a folder of IDX files")
-    parser.add_argument("--data-dir", help="where to look for fashion-mnist first")
-    parser.add_argument("--model", default="article-cnn", choices=models.names())
+                        help="'sample' (built in, the default), 'fashion-mnist', 'cifar10', 'cifar100', 'fsdd' "
+                             "(found on disk), or a path: a folder of IDX files, a CIFAR archive, a folder or "
+                             ".zip of class folders of images, a folder or .zip of WAV files")
+    parser.add_argument("--data-dir", help="where to look for a named data set first")
+    parser.add_argument("--model", choices=models.names(),
+                        help="default: article-cnn for images, audio-cnn2d for sound")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "sgd"))
     parser.add_argument("--schedule", default="none", choices=("none", "step", "cosine", "onecycle"))
-    parser.add_argument("--augment", action="store_true", help="random crop (padding 2) and horizontal flip")
+    parser.add_argument("--augment", action="store_true",
+                        help="images: random crop (padding 2, or 4 from 32x32 up) and horizontal flip")
+    parser.add_argument("--cutout", type=int, default=0, metavar="N",
+                        help="with --augment: also zero a random NxN square of each image")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing")
     parser.add_argument("--val-split", type=float, default=0.1,
                         help="share of the train split held out (default 0.1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="run folder for checkpoints (default: a new runs/MODEL-N)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--live", action="store_true",
+                        help="follow the run in a browser: curves, images/s, every layer's activations, weights "
+                             "and gradients; served on 127.0.0.1 while training runs (the address is printed)")
+    parser.add_argument("--live-port", type=int, metavar="PORT",
+                        help="port for --live (implies it; default: a free one)")
+    parser.add_argument("--plot", action="store_true", help="write the loss and accuracy curves to OUT/curves.png "
+                                                            "after every epoch")
 
 
 def run(args: argparse.Namespace) -> int:
