@@ -28,6 +28,7 @@ NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 def places(tmp_path, monkeypatch):
     """A given folder, a fake home (for ~/.cache) and a fake system folder, all empty."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CONVPOOL_CACHE", raising=False)  # it would move the cache out of the fake home
     monkeypatch.setattr(fm, "SYSTEM_DIR", tmp_path / "system")
     given, cache, system = tmp_path / "given", tmp_path / "home/.cache/convpool/fashion-mnist", tmp_path / "system"
     for folder in (given, cache, system):

@@ -1,7 +1,8 @@
 """Fashion-MNIST (Zalando, MIT licence): find it on disk, load it, or download it with checks.
 
 The data is four IDX files, each as `name` or `name.gz`. They are looked for in the folder
-you give, then in ~/.cache/convpool/fashion-mnist (where `download_fashion_mnist` puts them),
+you give, then in ~/.cache/convpool/fashion-mnist (where `download_fashion_mnist` and
+`convpool data download fashion-mnist` put them; $CONVPOOL_CACHE moves ~/.cache/convpool),
 then in /usr/share/datasets/fashion-mnist (Debian's `dataset-fashion-mnist` package).
 
 Downloads are checked against the SHA-256 of the *decompressed* IDX bytes: those are the
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from ..files import atomic_write
 from .dataset import ArrayDataset
+from .download import cache_root
 from .idx import load_idx_pair
 from .transforms import Transform
 
@@ -49,8 +51,9 @@ _MAX_DOWNLOAD = 64 * 2**20  # the largest file is 26 MB compressed, 45 MB raw
 
 
 def default_cache_dir() -> Path:
-    """~/.cache/convpool/fashion-mnist: where downloads go and the second place searched."""
-    return Path.home() / ".cache" / "convpool" / "fashion-mnist"
+    """~/.cache/convpool/fashion-mnist ($CONVPOOL_CACHE/fashion-mnist when that is set): where
+    downloads go and the second place searched, the same folder as `convpool data download`'s."""
+    return cache_root() / "fashion-mnist"
 
 
 def _file_in(folder: Path, name: str) -> Path | None:
