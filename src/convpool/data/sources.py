@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy
 
 from .dataset import ArrayDataset
+from .download import cache_root
 
 NAMED = ("sample", "fashion-mnist", "cifar10", "cifar100", "fsdd")
 IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -31,11 +32,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 class SplitMissing(FileNotFoundError):
     """The source has no such split (a train-only folder asked for its test split)."""
-
-
-def cache_root() -> Path:
-    """Where downloads and caches live: $CONVPOOL_CACHE, else ~/.cache/convpool."""
-    return Path(os.environ.get("CONVPOOL_CACHE") or Path.home() / ".cache" / "convpool")
 
 
 def kind_of(source: str) -> str:
