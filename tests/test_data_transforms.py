@@ -4,7 +4,7 @@ import numpy
 import pytest
 
 import convpool
-from convpool.data import Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToFloat
+from convpool.data import Compose, Cutout, Normalize, RandomCrop, RandomHorizontalFlip, ToFloat
 
 
 def _rng(seed=0):
@@ -104,3 +104,79 @@ def test_compose_is_reproducible_from_a_seed():
     convpool.manual_seed(3)
     numpy.testing.assert_array_equal(d, t(x))  # without a generator: the library's, seeded by manual_seed
     assert "RandomCrop" in repr(t)
+
+
+class _Draws:
+    """A stand-in generator returning chosen values: random() all zeros, integers() from a queue."""
+
+    def __init__(self, *integers):
+        self.queue = [numpy.asarray(v) for v in integers]
+
+    def random(self, n):
+        return numpy.zeros(n)
+
+    def integers(self, low, high, n):
+        return self.queue.pop(0)
+
+
+def _reference_cutout(x, size, apply, rows, cols):
+    out = x.copy()
+    for i in range(len(x)):
+        if apply[i]:
+            top, left = rows[i] - size // 2, cols[i] - size // 2
+            out[i, :, max(top, 0):max(top + size, 0), max(left, 0):max(left + size, 0)] = 0
+    return out
+
+
+def test_cutout_by_hand_inside_and_clipped_at_the_borders():
+    x = numpy.arange(1, 2 * 1 * 5 * 6 + 1, dtype=numpy.float32).reshape(2, 1, 5, 6)
+    out = Cutout(3)(x, _Draws([2, 0], [3, 5]))  # image 0: centre (2, 3); image 1: centre (0, 5), a corner
+    want = x.copy()
+    want[0, 0, 1:4, 2:5] = 0  # a whole 3x3 square
+    want[1, 0, 0:2, 4:6] = 0  # only the 2x2 that lies inside
+    numpy.testing.assert_array_equal(out, want)
+    even = Cutout(2)(x[:1], _Draws([0], [0]))  # even size: rows [r - 1, r + 1)
+    assert (even[0, 0] == 0).sum() == 1 and even[0, 0, 0, 0] == 0
+
+
+def test_cutout_matches_a_per_image_loop_with_its_documented_draws():
+    x = numpy.random.default_rng(0).standard_normal((40, 3, 7, 9)).astype(numpy.float32)
+    for size, p in ((3, 0.5), (4, 1.0), (20, 0.7)):
+        out = Cutout(size, p)(x, _rng(4))
+        draw = _rng(4)
+        apply = draw.random(40) < p
+        rows, cols = draw.integers(0, 7, 40), draw.integers(0, 9, 40)
+        assert out.dtype == numpy.float32 and out.shape == x.shape
+        numpy.testing.assert_array_equal(out, _reference_cutout(x, size, apply, rows, cols))
+    assert numpy.isfinite(x).all() and (x != 0).all()  # input untouched
+
+
+def test_cutout_zeroes_every_channel_in_the_same_square_and_keeps_dtype():
+    x = numpy.full((200, 3, 8, 8), 7, numpy.uint8)
+    out = Cutout(4)(x, _rng(1))
+    assert out.dtype == numpy.uint8 and (x == 7).all()
+    zero = out == 0
+    assert (zero == zero[:, :1]).all()  # all channels alike
+    counts = zero[:, 0].sum(axis=(1, 2))
+    assert counts.max() == 16 and counts.min() >= 4  # a full square, or a corner's quarter of it
+    hit = (Cutout(4, p=0.4)(x, _rng(2)) == 0).any(axis=(1, 2, 3)).mean()
+    assert 0.3 < hit < 0.5
+    numpy.testing.assert_array_equal(Cutout(4, p=0.0)(x, _rng(3)), x)
+
+
+def test_cutout_is_reproducible_and_checks_its_arguments():
+    x = numpy.random.default_rng(0).standard_normal((16, 2, 6, 6)).astype(numpy.float32)
+    numpy.testing.assert_array_equal(Cutout(3)(x, _rng(9)), Cutout(3)(x, _rng(9)))
+    assert not numpy.array_equal(Cutout(3)(x, _rng(9)), Cutout(3)(x, _rng(10)))
+    convpool.manual_seed(5)
+    a = Cutout(3)(x)
+    convpool.manual_seed(5)
+    numpy.testing.assert_array_equal(a, Cutout(3)(x))
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="size must be a positive int"):
+            Cutout(bad)
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\]"):
+        Cutout(3, p=1.5)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        Cutout(3)(x[0])
+    assert repr(Cutout(3, 0.5)) == "Cutout(size=3, p=0.5)"

@@ -1,5 +1,6 @@
-"""Data: datasets, seeded splits, a prefetching DataLoader, batch transforms, IDX files and
-Fashion-MNIST. NumPy and the standard library only.
+"""Data: datasets, seeded splits, a prefetching DataLoader, batch transforms, IDX files,
+Fashion-MNIST, CIFAR-10/100 and folders of class images. NumPy and the standard library, and
+Pillow to decode image files.
 
     from convpool.data import DataLoader, load_fashion_mnist, train_val_split, transforms as T
     train = load_fashion_mnist("train")
@@ -13,6 +14,7 @@ Fashion-MNIST. NumPy and the standard library only.
 
 from . import transforms
 from .audio import AudioFrontEnd, fix_length, log_mel_spectrogram, mel_filter_bank, power_spectrogram
+from .cifar import CIFAR10_CLASSES, load_cifar
 from .dataset import ArrayDataset, Dataset, Subset, dataset_labels, random_split, train_val_split
 from .fashion_mnist import (
     FASHION_MNIST_CLASSES,
@@ -23,10 +25,12 @@ from .fashion_mnist import (
     load_fashion_mnist,
 )
 from .idx import load_idx_pair, read_idx, write_idx
+from .image_folder import load_image_folder
 from .loader import DataLoader
+from .safe_pickle import UnsafePickleError, safe_load
 from .sample import load_fashion_mnist_sample
 from .spoken_digits import DIGIT_CLASSES, load_spoken_digits
-from .transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip, ToFloat
+from .transforms import Compose, Cutout, Normalize, RandomCrop, RandomHorizontalFlip, ToFloat
 from .wav import read_wav, resample
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "read_idx", "write_idx", "load_idx_pair",
     "FASHION_MNIST_CLASSES", "FASHION_MNIST_SHA256", "FASHION_MNIST_URL",
     "find_fashion_mnist", "load_fashion_mnist", "download_fashion_mnist", "load_fashion_mnist_sample",
+    "safe_load", "UnsafePickleError", "CIFAR10_CLASSES", "load_cifar", "load_image_folder", "Cutout",
     "read_wav", "resample", "fix_length", "mel_filter_bank", "power_spectrogram", "log_mel_spectrogram",
     "AudioFrontEnd", "load_spoken_digits", "DIGIT_CLASSES",
 ]

@@ -157,3 +157,34 @@ class RandomHorizontalFlip(Transform):
         out = images.copy()  # a plain copy, then only the chosen images reversed (4x faster than where)
         out[flip] = images[flip, ..., ::-1]
         return out
+
+
+class Cutout(Transform):
+    """Zero a size x size square at a random centre in each image, with probability p (DeVries &
+    Taylor 2017, "Improved Regularization of Convolutional Neural Networks with Cutout").
+
+    Put it after Normalize, so the zeros are the channel means. Draws, in order: rng.random(N)
+    (apply where < p), then centre rows rng.integers(0, H, N), then columns rng.integers(0, W, N).
+    The square covers rows [r - size // 2, r - size // 2 + size), likewise columns, clipped at the
+    borders: a centre near an edge cuts out less."""
+
+    def __init__(self, size: int, p: float = 1.0):
+        if not isinstance(size, int | numpy.integer) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"Cutout: size must be a positive int, got {size!r}")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Cutout: p must be in [0, 1], got {p}")
+        self.size = int(size)
+        self.p = float(p)
+
+    def __call__(self, images, rng=None):
+        images = _batch(images, "Cutout")
+        rng = backend.rng() if rng is None else rng
+        n, _, h, w = images.shape
+        apply = rng.random(n) < self.p
+        top = rng.integers(0, h, n) - self.size // 2
+        left = rng.integers(0, w, n) - self.size // 2
+        rows = numpy.arange(h) - top[:, None]  # (N, H): inside the square where in [0, size)
+        cols = numpy.arange(w) - left[:, None]
+        inside = ((rows >= 0) & (rows < self.size))[:, :, None] & ((cols >= 0) & (cols < self.size))[:, None, :]
+        inside &= apply[:, None, None]
+        return numpy.where(inside[:, None], images.dtype.type(0), images)  # (N, 1, H, W) mask over channels

@@ -1,0 +1,265 @@
+"""CIFAR-10 and CIFAR-100 from the official files, in their binary or python (pickle) format.
+
+`path` may be the extracted folder (`cifar-10-batches-bin`, `cifar-10-batches-py`,
+`cifar-100-binary`, `cifar-100-python`), the folder that holds one, or the official `.tar.gz`
+archive itself, whose members are read in one pass without extracting anything to disk.
+Pickles are read only through `safe_load`, which runs no code from the file.
+
+Binary records are label byte(s) then 3072 pixel bytes: the red plane, then green, then blue,
+each 32x32 row by row, so a record reshapes straight to (3, 32, 32). CIFAR-100 records carry
+two label bytes, coarse then fine. Every way a file can be wrong is a ValueError (a missing
+file, FileNotFoundError) naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy
+
+from .dataset import ArrayDataset
+from .safe_pickle import safe_load
+from .transforms import Transform
+
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+
+_PIXELS = 3 * 32 * 32
+_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+_CLASS_COUNTS = {("cifar10", "fine"): 10, ("cifar100", "fine"): 100, ("cifar100", "coarse"): 20}
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """One official distribution: its folder name and the files of each split and of the names."""
+
+    variant: str
+    binary: bool
+    folder: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    meta: tuple[str, ...]
+
+    def files(self, split: str) -> tuple[str, ...]:
+        return (self.train if split == "train" else self.test) + self.meta
+
+    def title(self) -> str:
+        return f"{_NAMES[self.variant]} {'binary' if self.binary else 'python'}"
+
+
+_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+_LAYOUTS = (  # binary first: the preferred form when both are present
+    _Layout("cifar10", True, "cifar-10-batches-bin", tuple(f"{b}.bin" for b in _BATCHES), ("test_batch.bin",),
+            ("batches.meta.txt",)),
+    _Layout("cifar100", True, "cifar-100-binary", ("train.bin",), ("test.bin",),
+            ("coarse_label_names.txt", "fine_label_names.txt")),
+    _Layout("cifar10", False, "cifar-10-batches-py", _BATCHES, ("test_batch",), ("batches.meta",)),
+    _Layout("cifar100", False, "cifar-100-python", ("train",), ("test",), ("meta",)),
+)
+
+
+class _Folder:
+    """Files under a folder, by relative name."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def has(self, name: str) -> bool:
+        return (self.root / name).is_file()
+
+    def read(self, name: str) -> bytes:
+        return (self.root / name).read_bytes()
+
+    def where(self, name: str) -> str:
+        return str(self.root / name)
+
+
+class _Archive:
+    """The regular-file members of a tar archive, read in one pass; only `wanted` ones are kept."""
+
+    def __init__(self, path: Path, wanted: set[str]):
+        self.path = path
+        self.names: set[str] = set()
+        self.data: dict[str, bytes] = {}
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                for member in tar:
+                    name = self._checked_name(member)
+                    if name in wanted and not member.isfile():
+                        raise ValueError(f"{self.where(member.name)}: a link or special file where a CIFAR "
+                                         f"file was expected; refusing the archive")
+                    if member.isfile():
+                        self.names.add(name)
+                        if name in wanted:
+                            self.data[name] = tar.extractfile(member).read()
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+            raise ValueError(f"{path}: not a readable tar archive, or a truncated one ({e})") from None
+
+    def _checked_name(self, member: tarfile.TarInfo) -> str:
+        """The name without "./" parts; absolute names and ".." parts (which would lead out of a
+        folder the archive were extracted to) refuse the whole archive."""
+        name = member.name.replace("\\", "/")
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts or (len(name) > 1 and name[1] == ":"):
+            raise ValueError(f"{self.path}: unsafe member name {member.name!r} (absolute, or leading out of the "
+                             f"archive's folder); refusing the archive")
+        return "/".join(p for p in parts if p not in ("", "."))
+
+    def has(self, name: str) -> bool:
+        return name in self.names
+
+    def read(self, name: str) -> bytes:
+        return self.data[name]
+
+    def where(self, name: str) -> str:
+        return f"{self.path}:{name}"
+
+
+def _open(path: Path, split: str) -> _Folder | _Archive:
+    if path.is_dir():
+        return _Folder(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder (expected a CIFAR folder or its .tar.gz archive)")
+    if not tarfile.is_tarfile(path):
+        raise ValueError(f"{path}: not a folder nor a tar archive; expected a CIFAR folder or its .tar.gz archive")
+    wanted = {prefix + name for layout in _LAYOUTS for prefix in ("", f"{layout.folder}/")
+              for name in layout.files(split)}
+    return _Archive(path, wanted)
+
+
+def _locate(store: _Folder | _Archive, path: Path, variant: str | None) -> tuple[_Layout, str]:
+    """The layout and the prefix ("" or "its-folder/") of the CIFAR files found in the store."""
+    found = []
+    for layout in _LAYOUTS:
+        if variant is not None and layout.variant != variant:
+            continue
+        everything = layout.train + layout.test + layout.meta
+        for prefix in (f"{layout.folder}/", ""):
+            if any(store.has(prefix + name) for name in everything):
+                found.append((layout, prefix))
+                break
+    if not found:
+        wanted = _NAMES[variant] if variant else "CIFAR-10 or CIFAR-100"
+        folders = ", ".join(lay.folder for lay in _LAYOUTS if variant in (None, lay.variant))
+        raise FileNotFoundError(f"{path}: no {wanted} files found: expected the files of one of the official "
+                                f"folders ({folders}), or a folder or .tar.gz archive holding one")
+    if len({layout.variant for layout, _ in found}) > 1:
+        raise ValueError(f"{path}: holds both CIFAR-10 and CIFAR-100 files; pass variant='cifar10' or 'cifar100'")
+    return found[0]
+
+
+def _names_from_text(data: bytes, where: str, count: int) -> list[str]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{where}: not a text file of class names ({e})") from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(names) != count:
+        raise ValueError(f"{where}: expected {count} class names, one a line, found {len(names)}")
+    return names
+
+
+def _pickled_dict(data: bytes, where: str) -> dict:
+    """The pickle's dict with its keys (bytes, from Python 2) as str."""
+    value = safe_load(io.BytesIO(data), where)
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a pickled dict, found {type(value).__name__}")
+    return {k.decode("latin-1") if isinstance(k, bytes) else k: v for k, v in value.items()}
+
+
+def _entry(entries: dict, key: str, where: str, what: str):
+    if key not in entries:
+        keys = ", ".join(sorted(str(k) for k in entries))
+        raise ValueError(f"{where}: no '{key}' entry (it has: {keys}); not a {what}")
+    return entries[key]
+
+
+def _names_from_pickle(data: bytes, where: str, key: str, count: int) -> list[str]:
+    names = _entry(_pickled_dict(data, where), key, where, "CIFAR meta file")
+    if not isinstance(names, list | tuple) or not all(isinstance(n, bytes | str) for n in names):
+        raise ValueError(f"{where}: '{key}' must be a list of names")
+    if len(names) != count:
+        raise ValueError(f"{where}: expected {count} names in '{key}', found {len(names)}")
+    return [n.decode("utf-8") if isinstance(n, bytes) else n for n in names]
+
+
+def _class_names(store, prefix: str, layout: _Layout, label_mode: str) -> list[str]:
+    count = _CLASS_COUNTS[layout.variant, label_mode]
+    if layout.binary:
+        name = "batches.meta.txt" if layout.variant == "cifar10" else f"{label_mode}_label_names.txt"
+        return _names_from_text(store.read(prefix + name), store.where(prefix + name), count)
+    name = layout.meta[0]
+    key = "label_names" if layout.variant == "cifar10" else f"{label_mode}_label_names"
+    return _names_from_pickle(store.read(prefix + name), store.where(prefix + name), key, count)
+
+
+def _binary_batch(data: bytes, where: str, layout: _Layout, label_mode: str) -> tuple[numpy.ndarray, numpy.ndarray]:
+    label_bytes = 1 if layout.variant == "cifar10" else 2
+    record = label_bytes + _PIXELS
+    what = "1 label byte" if label_bytes == 1 else "2 label bytes (coarse, fine)"
+    if len(data) == 0 or len(data) % record:
+        raise ValueError(f"{where}: {len(data)} bytes is not a whole, non-zero number of {record}-byte records "
+                         f"({what} + {_PIXELS} pixel bytes): truncated or not a {layout.title()} batch")
+    records = numpy.frombuffer(data, numpy.uint8).reshape(-1, record)
+    column = 1 if label_mode == "fine" and label_bytes == 2 else 0
+    return records[:, label_bytes:].reshape(-1, 3, 32, 32), records[:, column].astype(numpy.int64)
+
+
+def _pickle_batch(data: bytes, where: str, layout: _Layout, label_mode: str) -> tuple[numpy.ndarray, numpy.ndarray]:
+    entries = _pickled_dict(data, where)
+    what = f"{layout.title()} batch"
+    pixels = _entry(entries, "data", where, what)
+    if not isinstance(pixels, numpy.ndarray) or pixels.dtype != numpy.uint8 or pixels.ndim != 2 \
+            or pixels.shape[1] != _PIXELS:
+        got = f"shape {pixels.shape} of {pixels.dtype}" if isinstance(pixels, numpy.ndarray) else type(pixels).__name__
+        raise ValueError(f"{where}: 'data' must be a uint8 array of shape (N, {_PIXELS}), got {got}")
+    key = "labels" if layout.variant == "cifar10" else f"{label_mode}_labels"
+    raw = _entry(entries, key, where, what)
+    labels = numpy.asarray(raw) if isinstance(raw, list | tuple | numpy.ndarray) else numpy.asarray(None)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(pixels):
+        raise ValueError(f"{where}: '{key}' must be {len(pixels)} integers, one per image, "
+                         f"got {labels.size} values of {labels.dtype}")
+    return pixels.reshape(-1, 3, 32, 32), labels.astype(numpy.int64)
+
+
+def load_cifar(path: str | os.PathLike, split: str = "train", variant: str | None = None,
+               label_mode: str = "fine", transform: Transform | None = None) -> ArrayDataset:
+    """CIFAR-10 or CIFAR-100 as an ArrayDataset: uint8 images (N, 3, 32, 32), int64 labels, and
+    `classes` from the data's own meta file.
+
+    variant ("cifar10", "cifar100") is detected when None. label_mode picks CIFAR-100's 100 fine
+    or 20 coarse classes (CIFAR-10 has fine only). Binary files are preferred when both forms
+    are present."""
+    if split not in ("train", "test"):
+        raise ValueError(f"CIFAR split must be 'train' or 'test', got {split!r}")
+    if variant not in (None, "cifar10", "cifar100"):
+        raise ValueError(f"CIFAR variant must be 'cifar10', 'cifar100' or None (detect), got {variant!r}")
+    if label_mode not in ("fine", "coarse"):
+        raise ValueError(f"CIFAR label_mode must be 'fine' or 'coarse', got {label_mode!r}")
+    path = Path(path).expanduser()
+    store = _open(path, split)
+    layout, prefix = _locate(store, path, variant)
+    if layout.variant == "cifar10" and label_mode == "coarse":
+        raise ValueError("CIFAR-10 has no coarse labels: label_mode='coarse' is for CIFAR-100")
+    missing = [name for name in layout.files(split) if not store.has(prefix + name)]
+    if missing:
+        raise FileNotFoundError(f"{store.where(prefix)}: {layout.title()} files incomplete for the {split} split: "
+                                f"missing {', '.join(missing)}")
+    classes = _class_names(store, prefix, layout, label_mode)
+    read_batch = _binary_batch if layout.binary else _pickle_batch
+    images, labels = [], []
+    for name in layout.train if split == "train" else layout.test:
+        where = store.where(prefix + name)
+        x, y = read_batch(store.read(prefix + name), where, layout, label_mode)
+        if y.size and (y.min() < 0 or y.max() >= len(classes)):
+            raise ValueError(f"{where}: label values must be in [0, {len(classes)}) for the {len(classes)} "
+                             f"{label_mode} classes, found values in [{y.min()}, {y.max()}]")
+        images.append(x)
+        labels.append(y)
+    return ArrayDataset(numpy.concatenate(images), numpy.concatenate(labels), transform, classes)

@@ -1,0 +1,389 @@
+"""A folder of images with one sub-folder per class, or a .zip of one, as an ArrayDataset.
+
+Which folder holds the classes: starting at the top of the folder or zip, step into the
+sub-folder named `split` when one is given and found; stop at the first level where some
+sub-folder holds images directly (those sub-folders are the classes); otherwise step into
+the only sub-folder, if there is exactly one. So `cat/1.png`, `photos/cat/1.png` and
+`photos/train/cat/1.png` all work, and `train/` beside `test/` needs split="train". Hidden
+files and folders (a leading ".") and `__MACOSX` are skipped, as are loose files beside the
+class folders.
+
+Images are decoded once (two threads; Pillow releases the GIL while it decodes) into one
+uint8 (N, C, H, W) array, then cached as .npy files with a JSON of the class names, a
+fingerprint of the source and checksums of the arrays, under $CONVPOOL_CACHE/image-folders
+(default ~/.cache/convpool/image-folders). A changed source, or a damaged or half-written
+cache, is rebuilt, never trusted. The source itself is only ever read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import threading
+import warnings
+import zipfile
+import zlib
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy
+from PIL import Image
+from tqdm import tqdm
+
+from ..files import atomic_write
+from .dataset import ArrayDataset
+from .transforms import Transform
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+_FORMATS = ("JPEG", "PNG", "BMP", "GIF")  # Pillow tries no other decoder on these files
+_GREY = ("1", "L", "LA", "La")
+_WORKERS = 2
+_CHUNK = 256  # images per task: the progress bar moves this many at a time
+_CACHE_FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    """$CONVPOOL_CACHE/image-folders, or ~/.cache/convpool/image-folders."""
+    return Path(os.environ.get("CONVPOOL_CACHE") or Path.home() / ".cache" / "convpool") / "image-folders"
+
+
+def _skipped(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
+
+
+class _Source:
+    """The files of a folder or zip by relative path ("a/b.png"), its folders, and a fingerprint."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.files: list[str] = []
+        self.dirs: set[str] = set()
+        self.fingerprint = ""
+
+    def _add(self, rel: str, is_dir: bool) -> None:
+        parts = rel.split("/")
+        for i in range(1, len(parts) + is_dir):  # every folder above, and the folder itself
+            self.dirs.add("/".join(parts[:i]))
+        if not is_dir:
+            self.files.append(rel)
+
+    def where(self, rel: str) -> str:
+        raise NotImplementedError
+
+    def read(self, rel: str) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _FolderSource(_Source):
+    """Fingerprint: the sorted (relative path, size, mtime_ns) of every file, and every folder name."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        lines, seen, stack = [], set(), [("", path)]
+        while stack:
+            prefix, folder = stack.pop()
+            stat = folder.stat()
+            if (stat.st_dev, stat.st_ino) in seen:  # a linked folder met twice
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if _skipped(entry.name):
+                        continue
+                    rel = prefix + entry.name
+                    if entry.is_dir():
+                        self._add(rel, True)
+                        stack.append((rel + "/", Path(entry.path)))
+                        lines.append(f"{rel}/")
+                    elif entry.is_file():
+                        stat = entry.stat()
+                        self._add(rel, False)
+                        lines.append(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}")
+        self.fingerprint = hashlib.sha256("\n".join(["folder"] + sorted(lines)).encode()).hexdigest()
+
+    def where(self, rel: str) -> str:
+        return str(self.path / rel) if rel else str(self.path)
+
+    def read(self, rel: str) -> bytes:
+        return (self.path / rel).read_bytes()
+
+
+class _ZipSource(_Source):
+    """Fingerprint: the zip's size and mtime_ns, and each central-directory entry's name, size, CRC."""
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path}: not a folder nor a zip archive; expected a folder of class folders of "
+                             f"images, or a .zip of one")
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise ValueError(f"{path}: a damaged zip archive ({e})") from None
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        stat = path.stat()
+        digest = hashlib.sha256(f"zip\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        for info in self.zip.infolist():
+            digest.update(f"{info.filename}\0{info.file_size}\0{info.CRC}\n".encode())
+            parts = [p for p in info.filename.split("/") if p not in ("", ".")]
+            if not parts or any(_skipped(p) for p in parts):
+                continue
+            rel = "/".join(parts)
+            self._add(rel, info.is_dir())
+            if not info.is_dir():
+                self.members[rel] = info
+        self.fingerprint = digest.hexdigest()
+
+    def where(self, rel: str) -> str:
+        if not rel:
+            return str(self.path)
+        return f"{self.path}:{self.members[rel].filename}" if rel in self.members else f"{self.path}:{rel}/"
+
+    def read(self, rel: str) -> bytes:
+        try:
+            return self.zip.read(self.members[rel])  # ZipFile serialises reads itself: safe from threads
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as e:
+            raise ValueError(f"{self.where(rel)}: cannot be read from the zip ({e})") from None
+
+    def close(self) -> None:
+        self.zip.close()
+
+
+def _join(level: str, name: str) -> str:
+    return f"{level}/{name}" if level else name
+
+
+def _find_classes(source: _Source, split: str | None) -> tuple[list[str], list[list[str]]]:
+    """The class names (sorted) and each class's image files (sorted), by the rule in the module doc."""
+    subdirs: dict[str, set[str]] = defaultdict(set)
+    images: dict[str, list[str]] = defaultdict(list)
+    for d in source.dirs:
+        parent, _, name = d.rpartition("/")
+        subdirs[parent].add(name)
+    for f in source.files:
+        if f.lower().endswith(IMAGE_SUFFIXES):
+            images[f.rpartition("/")[0]].append(f)
+    level, want_split = "", split
+    while True:
+        names = sorted(subdirs[level])
+        if want_split is not None and want_split in names:
+            level, want_split = _join(level, want_split), None
+            continue
+        if any(images[_join(level, n)] for n in names):
+            if want_split is not None:
+                raise ValueError(f"{source.where(level)}: no sub-folder named {split!r} above the class folders "
+                                 f"({', '.join(names)})")
+            break
+        if len(names) == 1:
+            level = _join(level, names[0])
+            continue
+        example = "(cat/1.png, dog/2.png, ...)"
+        if names:
+            hint = ("; if they are splits, pass split= one of them" if split is None
+                    else f", and none is named {split!r}")
+            why = f"none of its sub-folders ({', '.join(names)}) holds images directly{hint}"
+        elif images[level]:
+            why = f"its images sit directly in it: put them in one sub-folder per class {example}"
+        else:
+            why = f"expected one sub-folder of .jpg, .jpeg, .png, .bmp or .gif images per class {example}"
+        raise ValueError(f"{source.where(level)}: no class folders: {why}")
+    files = []
+    for name in names:
+        found = sorted(images[_join(level, name)])
+        if not found:
+            raise ValueError(f"{source.where(_join(level, name))}: empty class folder: no .jpg, .jpeg, .png, .bmp "
+                             f"or .gif images directly inside")
+        files.append(found)
+    return names, files
+
+
+class _NeedColour(Exception):
+    """A colour image turned up while decoding as grey: decode again as RGB."""
+
+
+def _open_image(data: bytes, where: str) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data), formats=_FORMATS)
+        image.load()
+    except MemoryError:
+        raise
+    except Exception as e:  # Pillow raises many types for a bad file
+        raise ValueError(f"{where}: not a readable JPEG, PNG, BMP or GIF image ({type(e).__name__}: {e})") from None
+    if image.mode in ("I", "F") or image.mode.startswith("I;"):
+        raise ValueError(f"{where}: mode {image.mode} (16-bit or floating-point pixels) is not supported; "
+                         f"save it with 8 bits per channel")
+    return image
+
+
+class _Decoder:
+    """Decodes files[i] into images[i]: converted to `mode`, checked against (or resized to) hw."""
+
+    def __init__(self, source: _Source, files: list[str], mode: str, hw: tuple[int, int], resize: bool):
+        self.source, self.files, self.mode, self.hw, self.resize = source, files, mode, hw, resize
+        self.images = numpy.empty((len(files), 1 if mode == "L" else 3, *hw), numpy.uint8)
+        self.stop = threading.Event()
+
+    def one(self, i: int) -> bool:
+        """Decode image i; True when it had to be resized."""
+        where = self.source.where(self.files[i])
+        image = _open_image(self.source.read(self.files[i]), where)
+        if self.mode == "L" and image.mode not in _GREY:
+            raise _NeedColour
+        if image.mode != self.mode:
+            image = image.convert(self.mode)
+        resized = (image.height, image.width) != self.hw
+        if resized:
+            if not self.resize:
+                first = self.source.where(self.files[0])
+                raise ValueError(f"{where}: {image.height}x{image.width} pixels (height x width), but the first "
+                                 f"image, {first}, is {self.hw[0]}x{self.hw[1]}; pass size=(H, W) to resize all")
+            image = image.resize((self.hw[1], self.hw[0]), Image.Resampling.BILINEAR)
+        pixels = numpy.asarray(image)
+        self.images[i] = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+        return resized
+
+    def chunk(self, start: int, end: int) -> tuple[int, int]:
+        resized = 0
+        for i in range(start, end):
+            if self.stop.is_set():
+                break
+            resized += self.one(i)
+        return end - start, resized
+
+    def run(self, progress: bool) -> int:
+        """Decode everything with _WORKERS threads; the number of images resized."""
+        resized = 0
+        with tqdm(total=len(self.files), desc=f"decoding {self.source.path.name}", unit="image",
+                  disable=not progress) as bar, ThreadPoolExecutor(_WORKERS) as pool:
+            tasks = [pool.submit(self.chunk, a, min(a + _CHUNK, len(self.files)))
+                     for a in range(0, len(self.files), _CHUNK)]
+            try:
+                for task in as_completed(tasks):
+                    done, r = task.result()
+                    bar.update(done)
+                    resized += r
+            except BaseException:
+                self.stop.set()
+                for task in tasks:
+                    task.cancel()
+                raise
+        return resized
+
+
+def _decode(source: _Source, files: list[str], size: tuple[int, int] | None, progress: bool) -> numpy.ndarray:
+    """All images as uint8 (N, C, H, W): grey (C=1) when every image is grey, else RGB."""
+    first = _open_image(source.read(files[0]), source.where(files[0]))
+    hw = size or (first.height, first.width)
+    mode = "L" if first.mode in _GREY else "RGB"
+    try:
+        decoder = _Decoder(source, files, mode, hw, size is not None)
+        resized = decoder.run(progress)
+    except _NeedColour:
+        decoder = _Decoder(source, files, "RGB", hw, size is not None)
+        resized = decoder.run(progress)
+    if resized:
+        warnings.warn(f"load_image_folder: resized {resized} of {len(files)} images in {source.path} to "
+                      f"{hw[0]}x{hw[1]} (height x width)", stacklevel=3)
+    return decoder.images
+
+
+def _load_npy(path: Path, sha256: str) -> numpy.ndarray:
+    with open(path, "rb") as f:
+        if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
+            raise ValueError(f"{path.name} does not match its checksum")
+        f.seek(0)
+        return numpy.load(f, allow_pickle=False)
+
+
+def _read_cache(folder: Path, key: dict) -> tuple[numpy.ndarray, numpy.ndarray, list[str]] | None:
+    """The cached arrays when they belong to `key` (source, options, fingerprint) and pass every
+    check; None otherwise, with a warning when the cache is damaged rather than just stale."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if any(meta[k] != v for k, v in key.items()):
+            return None  # the source changed: rebuild quietly
+        images = _load_npy(folder / "images.npy", meta["images_sha256"])
+        labels = _load_npy(folder / "labels.npy", meta["labels_sha256"])
+        classes = meta["classes"]
+        if images.dtype != numpy.uint8 or list(images.shape) != meta["shape"] or images.ndim != 4 \
+                or labels.dtype != numpy.int64 or labels.shape != images.shape[:1] \
+                or not all(isinstance(c, str) for c in classes) \
+                or (labels.size and (labels.min() < 0 or labels.max() >= len(classes))):
+            raise ValueError("arrays disagree with meta.json")
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
+        warnings.warn(f"{folder}: damaged image cache ({e}); rebuilding it", stacklevel=3)
+        return None
+    return images, labels, classes
+
+
+def _write_cache(folder: Path, key: dict, images: numpy.ndarray, labels: numpy.ndarray, classes: list[str]) -> None:
+    """meta.json goes first and comes back last, so a run cut short leaves no cache rather than a mixed one."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "meta.json").unlink(missing_ok=True)
+        meta = dict(key, classes=classes, shape=list(images.shape))
+        for name, array in (("images", images), ("labels", labels)):
+            buffer = io.BytesIO()
+            numpy.save(buffer, array, allow_pickle=False)
+            meta[f"{name}_sha256"] = hashlib.sha256(buffer.getbuffer()).hexdigest()
+            atomic_write(folder / f"{name}.npy", buffer.getvalue())
+        atomic_write(folder / "meta.json", json.dumps(meta, indent=1).encode())
+    except OSError as e:
+        warnings.warn(f"could not write the image cache in {folder} ({e}); the images will be decoded again "
+                      f"next time", stacklevel=3)
+
+
+def _size(size) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, int) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise ValueError(f"load_image_folder: size must be a positive int or (height, width), got {size!r}")
+    return pair
+
+
+def load_image_folder(source: str | os.PathLike, split: str | None = None, size: int | tuple[int, int] | None = None,
+                      cache_dir: str | os.PathLike | None = None, progress: bool = False,
+                      transform: Transform | None = None) -> ArrayDataset:
+    """Images in class sub-folders (a folder or a .zip) as uint8 (N, C, H, W) with int64 labels;
+    `classes` are the sorted class folder names, and labels index them.
+
+    split picks a sub-folder such as train/ (see the module doc). Every image must have the
+    first one's size unless size=(H, W) is given, which resizes them (bilinear). Images are grey
+    (C=1) only when all are; otherwise RGB (C=3), converting palette, alpha and grey images.
+    cache_dir holds one sub-folder per source and options (default: `default_cache_dir()`);
+    progress shows a progress bar while decoding."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder (expected a folder of class folders of images, "
+                                f"or a .zip of one)")
+    path = path.resolve()
+    size = _size(size)
+    base = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()).resolve()
+    if path.is_dir() and base.is_relative_to(path):
+        raise ValueError(f"cache folder {base} is inside the source {path}; the source is never written to")
+    src = _FolderSource(path) if path.is_dir() else _ZipSource(path)
+    try:
+        classes, per_class = _find_classes(src, split)
+        files = [f for group in per_class for f in group]
+        labels = numpy.repeat(numpy.arange(len(classes), dtype=numpy.int64), [len(g) for g in per_class])
+        key = {"format": _CACHE_FORMAT, "source": str(path), "split": split,
+               "size": None if size is None else list(size), "fingerprint": src.fingerprint}
+        folder = base / hashlib.sha256(json.dumps([str(path), split, key["size"]]).encode()).hexdigest()[:16]
+        cached = _read_cache(folder, key)
+        if cached is not None and cached[2] == classes and numpy.array_equal(cached[1], labels):
+            return ArrayDataset(cached[0], cached[1], transform, classes)
+        images = _decode(src, files, size, progress)
+    finally:
+        src.close()
+    _write_cache(folder, key, images, labels, classes)
+    return ArrayDataset(images, labels, transform, classes)
