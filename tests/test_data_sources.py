@@ -55,7 +55,8 @@ def test_each_source_is_recognised_by_what_it_holds(sources, tmp_path):
     assert kind_of(str(sources["idx"])) == "idx"
     assert kind_of(str(sources["sounds"])) == kind_of(str(sources["sounds_zip"])) == "sound"
     assert kind_of(str(sources["photos"])) == kind_of(str(sources["photos_zip"])) == "images"
-    assert [kind_of(name) for name in ("sample", "fashion-mnist", "cifar10", "fsdd")] == ["idx", "idx", "cifar", "sound"]
+    named = ("sample", "fashion-mnist", "cifar10", "fsdd")
+    assert [kind_of(name) for name in named] == ["idx", "idx", "cifar", "sound"]
     with pytest.raises(FileNotFoundError, match="'nowhere': no such file or folder, and not one of: sample"):
         kind_of("nowhere")
     (tmp_path / "notes.txt").write_text("hello")
@@ -91,3 +92,31 @@ def test_a_named_set_that_is_not_on_disk_says_how_to_get_it(tmp_path, monkeypatc
         open_split("cifar10", "train")
     with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
         open_split("sample", "validation")
+
+
+def test_a_downloaded_cifar_archive_in_the_cache_is_read_without_unpacking(tmp_path, monkeypatch):
+    import io
+    import pickle
+    import tarfile
+
+    monkeypatch.setenv("CONVPOOL_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "cifar10"
+    folder.mkdir(parents=True)
+    rng = numpy.random.default_rng(0)
+
+    def batch(n):
+        return pickle.dumps({b"data": rng.integers(0, 256, (n, 3072)).astype(numpy.uint8),
+                             b"labels": [int(v) for v in rng.integers(0, 10, n)]}, protocol=4)
+
+    members = {f"cifar-10-batches-py/data_batch_{i}": batch(3) for i in range(1, 6)}
+    members["cifar-10-batches-py/test_batch"] = batch(2)
+    members["cifar-10-batches-py/batches.meta"] = pickle.dumps(
+        {b"label_names": [name.encode() for name in "abcdefghij"]}, protocol=4)
+    with tarfile.open(folder / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    train, test = open_split("cifar10", "train"), open_split("cifar10", "test")
+    assert train.images.shape == (15, 3, 32, 32) and test.images.shape == (2, 3, 32, 32)
+    assert train.classes[:2] == ["a", "b"]

@@ -95,8 +95,10 @@ def _split_folder(source: Path, split: str) -> str | None:
     """'train'/'test' when the source (folder or zip, possibly inside one top folder) is split
     that way; None for an unsplit pool; SplitMissing for a split source without this split."""
     if source.is_dir():
-        levels = [source] + [p for p in source.iterdir() if p.is_dir()][:1]
-        names = [{p.name for p in level.iterdir() if p.is_dir()} for level in levels]
+        tops = [p for p in source.iterdir() if p.is_dir()]
+        names = [{p.name for p in tops}]
+        if len(tops) == 1:  # one top folder: look inside it too
+            names.append({p.name for p in tops[0].iterdir() if p.is_dir()})
     else:
         with zipfile.ZipFile(source) as archive:
             parts = [n.split("/") for n in archive.namelist()]
@@ -134,7 +136,8 @@ def open_split(source: str, split: str, data_dir: str | None = None, *, pool: st
     if kind == "cifar":
         from .cifar import load_cifar
 
-        return load_cifar(path, split=split, variant=source if source in ("cifar10", "cifar100") else None)
+        return load_cifar(_cifar_archive(path), split=split,
+                          variant=source if source in ("cifar10", "cifar100") else None)
     part = _split_folder(path, split)
     if part is None and split == "test" and pool == "train-only":
         raise SplitMissing(f"{source}: one pool of data with no test/ part")
@@ -146,6 +149,16 @@ def open_split(source: str, split: str, data_dir: str | None = None, *, pool: st
     from .image_folder import load_image_folder
 
     return load_image_folder(path, split=part, size=None if size is None else (size, size), progress=progress)
+
+
+def _cifar_archive(path: Path) -> Path:
+    """A folder that holds only the official archive (what `convpool data download` leaves)
+    is read through the archive; an extracted folder as it is."""
+    if path.is_dir() and not any(p.is_dir() for p in path.iterdir()):
+        archives = sorted(p for p in path.iterdir() if p.name.endswith((".tar.gz", ".tgz")))
+        if archives:
+            return archives[0]
+    return path
 
 
 def _subsource(path: Path, part: str) -> Path:
