@@ -21,6 +21,7 @@ code, pre { background: #f5f5f7; border-radius: 4px; padding: 0.1em 0.3em; }
 pre { padding: 0.6em; overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0; }
 td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; font-variant-numeric: tabular-nums; }
+caption { caption-side: bottom; font-size: 0.9em; color: #555; text-align: left; padding-top: 0.3em; }
 """
 
 
@@ -38,6 +39,7 @@ class Page:
         self.title = title
         self.parts: list[str] = [f"<h1>{html.escape(title)}</h1>"]
         self.scripts: list[str] = []
+        self.styles: list[str] = []
         if intro:
             self.paragraph(intro)
 
@@ -55,17 +57,32 @@ class Page:
         self.parts.append(f'<figure><img src="{png_data_uri(png)}" alt="{html.escape(alt or caption)}">'
                           f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
+    def table(self, header: list[str], rows: list[list[object]], caption: str = "") -> None:
+        """A table of numbers (or text); every cell is escaped."""
+        head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+                       for row in rows)
+        title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+        self.parts.append(f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
     def raw(self, markup: str) -> None:
         self.parts.append(markup)
+
+    def style(self, css: str) -> None:
+        """Extra CSS after the page's own (for a widget such as the tour's explorer)."""
+        self.styles.append(css)
 
     def script(self, code: str) -> None:
         self.scripts.append(code)
 
     def render(self) -> str:
         scripts = "".join(f"<script>\n{code}\n</script>" for code in self.scripts)
+        style = STYLE + "".join(self.styles)
+        # an empty data: icon, so a browser asks no server for /favicon.ico
         return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                f"<title>{html.escape(self.title)}</title><style>{STYLE}</style></head>\n<body>\n"
+                "<link rel=\"icon\" href=\"data:,\">"
+                f"<title>{html.escape(self.title)}</title><style>{style}</style></head>\n<body>\n"
                 + "\n".join(self.parts) + f"\n{scripts}\n</body></html>\n")
 
     def write(self, path: str | Path) -> Path:
