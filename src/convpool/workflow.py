@@ -5,6 +5,7 @@ The command line only parses arguments and calls these."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy
@@ -32,9 +33,10 @@ from .viz.live import training_views
 
 
 def load_split(data: str, split: str, data_dir: str | None = None, pool: str = "all",
-               size: int | None = None) -> ArrayDataset:
-    """The split of a --data value (see convpool.data.sources for what it may name)."""
-    return open_split(data, split, data_dir, pool=pool, size=size, progress=True)
+               size: int | None = None, progress: bool = True) -> ArrayDataset:
+    """The split of a --data value (see convpool.data.sources for what it may name); a
+    progress bar while a folder of images is decoded the first time, on a terminal only."""
+    return open_split(data, split, data_dir, pool=pool, size=size, progress=progress and sys.stderr.isatty())
 
 
 def channel_stats(images: numpy.ndarray) -> tuple[list[float], list[float]]:
