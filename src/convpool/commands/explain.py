@@ -1,0 +1,69 @@
+"""`convpool explain`: why a trained network answers what it does for one image (or one
+.wav, for a network that reads spectrograms): the top-5 classes, the first layer's learned
+kernels, every conv layer's feature maps, and the saliency map and Grad-CAM of the top
+class, as numbered PNGs and one self-contained HTML page (index.html) in the output folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "explain"
+HELP = "top classes, kernels, feature maps, saliency and Grad-CAM for an image or a .wav, as PNGs and a page"
+ORDER = 45
+EPILOG = ("examples:\n  convpool explain pretrained:fashion-mnist shoe.png\n"
+          "  convpool explain runs/article-cnn-1 photo.jpg -o explain-photo\n"
+          "  convpool explain runs/audio-cnn2d-1 seven.wav")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a run folder, a weights file, or pretrained:NAME")
+    parser.add_argument("input", help="an image file (resized and converted to what the network takes), or a .wav "
+                                      "for a network trained on sound")
+    parser.add_argument("-o", "--out", help="the folder to write into (default: a new explain-INPUT-STEM folder)")
+
+
+def fresh_folder(stem: str) -> Path:
+    """explain-STEM, or explain-STEM-2, -3, ...: the first that does not exist yet, so an
+    earlier explanation is never overwritten."""
+    folder, number = Path(f"explain-{stem}"), 1
+    while folder.exists():
+        number += 1
+        folder = Path(f"explain-{stem}-{number}")
+    return folder
+
+
+def run(args: argparse.Namespace) -> int:
+    """Explain one input and write the figures and the page."""
+    from .. import workflow
+    from ..viz import explain
+
+    source = Path(args.input)
+    if not source.is_file():
+        raise FileNotFoundError(f"{args.input}: no such file")
+    model, config = workflow.resolve_checkpoint(args.checkpoint)
+    kind = config.get("input", {"kind": "image"})["kind"]
+    sound = source.suffix.lower() == ".wav"
+    if kind == "image" and sound:
+        raise ValueError(f"{args.input}: a sound, but {args.checkpoint} reads images (a .wav needs a network "
+                         "trained on sound, such as audio-cnn2d)")
+    if kind != "image" and not sound:
+        raise ValueError(f"{args.input}: {args.checkpoint} reads sound (.wav files)")
+    if kind == "waveform":
+        raise ValueError(f"{args.checkpoint} reads the raw waveform with 1-D convolutions, and explain draws 2-D "
+                         "maps: explain a network that reads spectrograms (audio-cnn2d) or images")
+    if kind == "spectrogram":
+        image, notes = workflow.read_sound(args.input, config["input"])
+    else:
+        missing = [key for key in ("in_channels", "image_size", "mean", "std") if key not in config]
+        if missing:
+            raise ValueError(f"{args.checkpoint}: its config has no {', '.join(missing)}")
+        image, notes = workflow.read_image(args.input, config["in_channels"], config["image_size"])
+    result = explain.explain(model, config, image, notes)
+    print(f"{args.input}" + (f" ({notes})" if notes else ""))
+    for rank, (name, probability) in enumerate(result.top(), 1):
+        print(f"  {rank}. {name:<14} {probability:.4f}")
+    out = Path(args.out) if args.out else fresh_folder(source.stem)
+    page, pngs = explain.write_report(result, out, f"What {args.checkpoint} sees in {source.name}")
+    print(f"wrote {len(pngs)} figures and {page}")
+    return 0
