@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy
 import pytest
+from browser import browser as chromium
 from PIL import Image
 
 import convpool
@@ -116,6 +115,10 @@ def test_layer_outputs_follow_the_forward_pass_and_leave_the_model_as_it_was():
         numpy.testing.assert_array_equal(value.numpy(), before[key])  # running statistics untouched
 
 
+def rgb(png: bytes) -> numpy.ndarray:
+    return numpy.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
 def test_pictures_tile_channels_and_kernels_and_use_a_diverging_map_for_signed_values():
     def layout(array):
         stack, columns = tiles(array)
@@ -127,13 +130,13 @@ def test_pictures_tile_channels_and_kernels_and_use_a_diverging_map_for_signed_v
     assert layout(numpy.zeros((8, 1, 3, 3))) == ((8, 3, 3), 4)
     assert layout(numpy.zeros(70)) == ((1, 3, 32), 1) and numpy.isnan(tiles(numpy.zeros(70))[0][0, 2, 6:]).all()
     assert layout(numpy.zeros((10, 3136))) == ((1, 10, 256), 1)
-    grid = numpy.asarray(Image.open(io.BytesIO(render_png(numpy.ones((7, 2, 2)), "auto"))))
+    grid = rgb(render_png(numpy.ones((7, 2, 2)), "auto"))
     assert grid.shape == (3 * 2 * 16 + 2 * 2, 3 * 2 * 16 + 2 * 2, 3)  # 3 x 3 cells of 32 px, 2 px lines
     assert (grid[-1, -1] == 255).all() and (grid[32, 0] == GAP_RGB).all()  # an empty cell, a line
-    signed = numpy.asarray(Image.open(io.BytesIO(render_png(numpy.array([[-1.0, 0.0, 1.0]]), "signed"))))
+    signed = rgb(render_png(numpy.array([[-1.0, 0.0, 1.0]]), "signed"))
     left, middle, right = signed[0, 0], signed[0, signed.shape[1] // 2], signed[0, -1]
     assert left[2] > left[0] and right[0] > right[2] and middle.min() > 240  # blue, white, red
-    positive = numpy.asarray(Image.open(io.BytesIO(render_png(numpy.array([[0.0, 1.0]]), "auto"))))
+    positive = rgb(render_png(numpy.array([[0.0, 1.0]]), "auto"))
     assert tuple(positive[0, 0]) != tuple(positive[0, -1]) and positive[0, 0, 0] < 100  # viridis: dark purple
     assert signed.shape == (16, 48, 3)  # enlarged to be seen, each value a 16x16 square
 
@@ -217,6 +220,18 @@ def test_the_json_has_curves_and_snapshots_and_follows_new_steps():
         view.close(linger=0)
 
 
+def test_snapshots_keep_to_their_interval_and_share_of_the_time():
+    step = {"epoch": 1, "step": 1, "steps": 4, "loss": 1.0, "accuracy": 0.5, "lr": 0.01, "images_per_second": 9.0}
+    for interval, share, expected in ((0, None, 5), (3600, None, 0), (0, 1e-9, 0)):
+        view = LiveView(tiny_net(), sample(), interval=interval, share=share)
+        try:
+            for _ in range(5):
+                view.on_step(step)
+            assert max(view._snapshots) == expected and view.curves.since()["step_count"] == 5
+        finally:
+            view.close(linger=0)
+
+
 def test_training_views_wire_live_and_plot_into_fit(tmp_path, capsys):
     model, opt, train, val = setup()
     assert training_views(model, val, tmp_path).on_step is None  # neither: nothing to pay
@@ -234,29 +249,18 @@ def test_training_views_wire_live_and_plot_into_fit(tmp_path, capsys):
 
 
 # ----- the page in a browser -------------------------------------------------------------------
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 @pytest.fixture
 def browser_page():
-    """A fresh page in headless Chromium with its console errors collected; skipped when
-    Chromium or Playwright is not installed."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip("no /usr/bin/chromium")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM) if CHROMIUM.exists()
-                                             else shutil.which("chromium"), args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("response", lambda answer: errors.append(f"{answer.status} {answer.url}") if answer.status >= 400
-                    else None)
-            yield page, errors
-        finally:
-            browser.close()
+    """A fresh page in headless Chromium (tests/browser.py: skipped when Chromium or Playwright
+    is not installed) with console errors and failed requests collected."""
+    with chromium() as instance:
+        page = instance.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("response", lambda answer: errors.append(f"{answer.status} {answer.url}") if answer.status >= 400
+                else None)
+        yield page, errors
 
 
 def test_the_page_follows_a_short_run_in_chromium(browser_page, tmp_path):

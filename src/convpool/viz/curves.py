@@ -106,6 +106,7 @@ def plot_curves(curves: TrainingCurves, path: str | Path | None = None, title: s
         axes.set_xlabel("epoch" if not steps or steps[0].get("steps") else "step")
         axes.set_ylabel(label)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlim(left=0)
         axes.grid(True, alpha=0.3)
         if steps or validation:
             axes.legend(loc="upper right" if key == "loss" else "lower right", fontsize=8)

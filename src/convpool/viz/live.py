@@ -11,10 +11,11 @@ How it stays cheap (training slows by well under 5%, see benchmarks/bench_live.p
 - at most every `interval` seconds (3 by default) the training thread takes a snapshot:
   copies of the parameters and of their gradients (still on them after the step, see
   `fit`'s on_step), and one forward pass of the sample in eval mode without gradients, so
-  no batch-norm statistic, dropout draw or random number of the run changes; on a slow
-  machine or a big model the wait grows so snapshots take at most `share` (2%) of the time;
-- turning snapshots into PNGs (Pillow, a colour look-up table) happens in the server's
-  threads, only when a browser asks, once per snapshot.
+  no batch-norm statistic, dropout draw or random number of the run changes;
+- turning snapshots into PNGs (Pillow, one byte a pixel with the colour map as palette)
+  happens in the server's threads, only when a page asks, once per snapshot;
+- on a slow machine or a big model the wait between snapshots grows, so that taking them
+  and drawing them for a page together use at most `share` (2%) of the time.
 
 The server is the standard library's ThreadingHTTPServer in a daemon thread, bound to
 127.0.0.1 only (port 0 picks a free port), answering only requests addressed to 127.0.0.1
@@ -98,6 +99,7 @@ class Snapshot:
         self.error: str | None = None
         self._json: dict[str, Any] | None = None
         self._png: dict[int, bytes] = {}
+        self.served_seconds = 0.0  # CPU time the server's threads spent describing and drawing it
         params = {id(m): [(n, p) for n, p in m.named_parameters(recurse=False)] for m in model.modules()}
         try:
             outputs = layer_outputs(model, sample)
@@ -136,6 +138,7 @@ class Snapshot:
         """The snapshot as JSON-able data: picture addresses with min and max, per layer."""
         if self._json is not None:
             return self._json
+        began = time.thread_time()
 
         def picture(index: int | None) -> dict[str, Any] | None:
             if index is None:
@@ -157,12 +160,15 @@ class Snapshot:
             prediction = {"class": class_names[best], "probability": float(shifted[best] / shifted.sum())}
         self._json = {"version": self.version, "epoch": self.epoch, "step": self.step, "taken": self.taken,
                       "input": picture(0), "layers": layers, "prediction": prediction, "error": self.error}
+        self.served_seconds += time.thread_time() - began
         return self._json
 
     def png(self, index: int) -> bytes:
         """Picture `index`, rendered once."""
         if index not in self._png:
+            began = time.thread_time()
             self._png[index] = render_png(*self.arrays[index])
+            self.served_seconds += time.thread_time() - began
         return self._png[index]
 
 
@@ -208,13 +214,19 @@ def _fit_columns(matrix: numpy.ndarray, limit: int) -> numpy.ndarray:
 _LUTS: dict[str, numpy.ndarray] = {}
 
 
-def _lut(name: str) -> numpy.ndarray:
-    """256 RGB colours of a matplotlib colour map, the same maps as every figure (viz.style)."""
+LEVELS = 254  # colours of a map in a picture's palette; the last two entries are the line grey and white
+_GAP, _WHITE = LEVELS, LEVELS + 1
+
+
+def _palette(name: str) -> list[int]:
+    """A PNG palette: LEVELS colours of a matplotlib colour map (the maps of every figure,
+    viz.style), then the line grey and white. One byte a pixel keeps pictures cheap to make."""
     if name not in _LUTS:
         import matplotlib
 
-        _LUTS[name] = matplotlib.colormaps[name](numpy.linspace(0, 1, 256), bytes=True)[:, :3]
-    return _LUTS[name]
+        colours = matplotlib.colormaps[name](numpy.linspace(0, 1, LEVELS), bytes=True)[:, :3]
+        _LUTS[name] = numpy.concatenate([colours, [GAP_RGB, (255, 255, 255)]]).astype(numpy.uint8)
+    return _LUTS[name].reshape(-1).tolist()
 
 
 def render_png(array: numpy.ndarray, mode: str) -> bytes:
@@ -236,20 +248,21 @@ def render_png(array: numpy.ndarray, mode: str) -> bytes:
     else:
         limits = style.color_limits(values if values.size else numpy.zeros(1))
     scaled = (numpy.where(finite, stack, limits["vmin"]) - limits["vmin"]) / (limits["vmax"] - limits["vmin"])
-    rgb = _lut(limits["cmap"])[numpy.clip(numpy.rint(scaled * 255), 0, 255).astype(numpy.uint8)]
-    rgb[~finite] = 255
+    index = numpy.clip(numpy.rint(scaled * (LEVELS - 1)), 0, LEVELS - 1).astype(numpy.uint8)
+    index[~finite] = _WHITE
     count, h, w = stack.shape
     rows = math.ceil(count / columns)
     factor = max(1, min(16, round(PICTURE_SIDE[mode] / max(columns * w, rows * h))))
     gap = 0 if count == 1 else 1 if factor < 3 else 2
-    cells = numpy.full((rows * columns, h * factor + gap, w * factor + gap, 3), GAP_RGB, numpy.uint8)
-    cells[:count, :h * factor, :w * factor] = rgb.repeat(factor, axis=1).repeat(factor, axis=2)
-    cells[count:] = 255  # the grid's empty cells
+    cells = numpy.full((rows * columns, h * factor + gap, w * factor + gap), _GAP, numpy.uint8)
+    cells[:count, :h * factor, :w * factor] = index.repeat(factor, axis=1).repeat(factor, axis=2)
+    cells[count:] = _WHITE  # the grid's empty cells
     height, width = rows * cells.shape[1], columns * cells.shape[2]
-    grid = cells.reshape(rows, columns, *cells.shape[1:]).transpose(0, 2, 1, 3, 4).reshape(height, width, 3)
-    grid = grid[:height - gap, :width - gap]  # no line after the last row and column
+    grid = cells.reshape(rows, columns, *cells.shape[1:]).transpose(0, 2, 1, 3).reshape(height, width)
+    image = Image.fromarray(numpy.ascontiguousarray(grid[:height - gap, :width - gap]), "P")  # no last line
+    image.putpalette(_palette(limits["cmap"]))
     buffer = io.BytesIO()
-    Image.fromarray(numpy.ascontiguousarray(grid), "RGB").save(buffer, format="PNG", compress_level=1)
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -258,8 +271,8 @@ class LiveView:
     """The server and what it shows. Feed it `on_step` and `on_epoch_end` from `fit`; close it
     (or leave the `with`) when training ends. sample is one model input of shape (1, C, H, W);
     label and class_names only label the page. A snapshot is taken at most every interval
-    seconds and, with share, so that snapshots take at most that share of the time (None:
-    no such limit). poll_ms is the page's polling period."""
+    seconds and, with share, so that taking snapshots and drawing their pictures use at most
+    that share of the time (None: no such limit). poll_ms is the page's polling period."""
 
     def __init__(self, model: nn.Module, sample: numpy.ndarray, *, port: int = 0, title: str = "training",
                  epochs: int | None = None, label: int | None = None, class_names: list[str] | None = None,
@@ -309,7 +322,8 @@ class LiveView:
         began = time.monotonic()
         version = max(self._snapshots, default=-1) + 1
         taken = Snapshot(version, self.model, self.sample, step)
-        cost = time.monotonic() - began
+        previous = self._snapshots.get(version - 1)
+        cost = time.monotonic() - began + (previous.served_seconds if previous else 0.0)  # a page's pictures too
         self._next_snapshot = began + max(self.interval, cost / self.share if self.share else 0.0)
         kept = {v: s for v, s in self._snapshots.items() if v >= version - 2}
         kept[version] = taken
@@ -543,7 +557,7 @@ Activations are one sample's, in eval mode; gradients are those of the last trai
 <script>
 "use strict";
 const POLL_MS = __POLL_MS__;
-let steps = [], epochs = [], smoothing = 0.9, version = -1, refreshes = 0, finished = false;
+let steps = [], epochs = [], totalEpochs = 1, smoothing = 0.9, version = -1, refreshes = 0, finished = false;
 
 function fmt(v) {
   if (v === null || v === undefined) return "–";
@@ -556,6 +570,11 @@ function smooth(values, weight) {
   const out = []; let avg = 0;
   values.forEach((v, i) => { avg = weight * avg + (1 - weight) * v; out.push(avg / (1 - Math.pow(weight, i + 1))); });
   return out;
+}
+function extreme(pick, start, ...lists) {  // no spread: a long run has more steps than a call has arguments
+  let best = start;
+  for (const list of lists) for (const v of list) if (v !== null) best = pick(best, v);
+  return best;
 }
 function position(s, i) { return s.steps ? s.epoch - 1 + s.step / s.steps : i + 1; }
 function niceStep(range, count) {
@@ -573,10 +592,10 @@ function drawChart(id, key, title, yLabel, percent) {
   g.fillText(title, left + w / 2, 19);
   const xs = steps.map(position), ys = steps.map(s => s[key]);
   const val = epochs.filter(e => e["val_" + key] !== null).map(e => [e.epoch, e["val_" + key]]);
-  const trainEpoch = epochs.map(e => [e.epoch, e["train_" + key]]);
-  let xMax = Math.max(1, ...xs, ...val.map(p => p[0]));
-  let yMin = 0, yMax = percent ? 1 : Math.max(0.1, ...ys, ...val.map(p => p[1])) * 1.05;
-  if (percent) { yMin = Math.max(0, Math.floor(10 * Math.min(1, ...ys, ...val.map(p => p[1]))) / 10 - 0.1); }
+  const valX = val.map(p => p[0]), valY = val.map(p => p[1]);
+  const xMax = extreme(Math.max, totalEpochs, xs, valX);  // the whole run: the curves grow rightwards
+  let yMin = 0, yMax = percent ? 1 : extreme(Math.max, 0.1, ys, valY) * 1.05;
+  if (percent) { yMin = Math.max(0, Math.floor(10 * extreme(Math.min, 1, ys, valY)) / 10 - 0.1); }
   const X = x => left + (x / xMax) * w, Y = y => top + h - ((y - yMin) / (yMax - yMin)) * h;
   g.font = "11px system-ui, sans-serif"; g.strokeStyle = "#eee"; g.fillStyle = "#555"; g.lineWidth = 1;
   const yStep = niceStep(yMax - yMin, 5);
@@ -702,6 +721,7 @@ async function poll() {
     const state = await answer.json();
     if (state.curves.step_count < steps.length) steps = [];
     steps = steps.concat(state.curves.steps); epochs = state.curves.epochs; smoothing = state.curves.smoothing;
+    totalEpochs = state.epochs || 1;
     drawChart("loss-chart", "loss", "Loss", "cross-entropy loss", false);
     drawChart("accuracy-chart", "accuracy", "Accuracy", "accuracy", true);
     showNumbers(state); showStatus(state);
