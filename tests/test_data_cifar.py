@@ -2,12 +2,11 @@
 folder, as the folder above it and as the .tar.gz archive; a clear error for each bad file."""
 
 import io
-import pickle
-import struct
 import tarfile
 
 import numpy
 import pytest
+from py2pickle import py2_pickle
 
 from convpool.data import CIFAR10_CLASSES, UnsafePickleError, load_cifar
 
@@ -17,27 +16,6 @@ ARCHIVES = {("cifar10", True): "cifar-10-binary.tar.gz", ("cifar100", True): "ci
             ("cifar10", False): "cifar-10-python.tar.gz", ("cifar100", False): "cifar-100-python.tar.gz"}
 FINE100 = [f"fine_{i:02d}" for i in range(100)]
 COARSE100 = [f"coarse_{i:02d}" for i in range(20)]
-
-
-class _Py2Pickler(pickle._Pickler):
-    """Writes bytes as Python 2 str (BINSTRING), as the official CIFAR pickles do."""
-
-    dispatch = pickle._Pickler.dispatch.copy()
-
-    def save_bytes(self, obj):
-        if len(obj) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_bytes
-
-
-def py2_pickle(value) -> bytes:
-    buf = io.BytesIO()
-    _Py2Pickler(buf, protocol=2).dump(value)
-    return buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
 
 
 def _batch_bytes(variant, binary, images, fine, coarse, label=b"batch"):

@@ -6,34 +6,13 @@ import copyreg
 import io
 import os
 import pickle
-import struct
 import subprocess
 
 import numpy
 import pytest
+from py2pickle import py2_pickle
 
 from convpool.data import UnsafePickleError, safe_load
-
-
-class _Py2Pickler(pickle._Pickler):
-    """Writes bytes as Python 2 str (BINSTRING), as the official CIFAR pickles do."""
-
-    dispatch = pickle._Pickler.dispatch.copy()
-
-    def save_bytes(self, obj):
-        if len(obj) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = save_bytes
-
-
-def py2_pickle(value) -> bytes:
-    buf = io.BytesIO()
-    _Py2Pickler(buf, protocol=2).dump(value)
-    return buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
 
 
 class _Reduce:
