@@ -63,7 +63,7 @@ def test_pretrained_fashion_mnist_weights_classify_the_built_in_sample():
 
 
 def test_unknown_pretrained_name_is_refused():
-    with pytest.raises(ValueError, match="no pretrained weights named 'imagenet'; shipped: fashion-mnist"):
+    with pytest.raises(ValueError, match="no pretrained weights named 'imagenet'; shipped: cifar10, fashion-mnist, fsdd"):
         models.pretrained("imagenet")
 
 

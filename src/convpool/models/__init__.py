@@ -40,7 +40,8 @@ def build(name: str, in_channels: int = 1, num_classes: int = 10, image_size: in
     return BUILDERS[name](in_channels=in_channels, num_classes=num_classes, image_size=image_size)
 
 
-PRETRAINED = {"fashion-mnist": "article-cnn-fashion-mnist.safetensors", "fsdd": "audio-cnn2d-fsdd.safetensors"}
+PRETRAINED = {"fashion-mnist": "article-cnn-fashion-mnist.safetensors", "fsdd": "audio-cnn2d-fsdd.safetensors",
+              "cifar10": "resnet-cifar-cifar10.safetensors"}
 
 
 def pretrained(name: str) -> tuple[nn.Module, dict]:
