@@ -570,3 +570,30 @@ def test_single_channel_inference_path_equals_the_training_path(nd, shape, kerne
         expected = getattr(TF, TORCH_CONV[nd])(torch.tensor(x), torch.tensor(w), torch.tensor(b), stride, padding,
                                                 dilation)
         numpy.testing.assert_allclose(fast.numpy(), expected.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride, dilation, padding", [(1, 1, 1), (2, 1, 0), (1, 2, 2), (3, 2, 1)])
+def test_conv1d_sample_by_sample_path_equals_the_window_matrix_path(stride, dilation, padding, monkeypatch):
+    """1-D convs with several channels run one sample at a time (ops.conv._per_sample); the
+    same call with the cache limit at zero takes the one-large-window-matrix path."""
+    from convpool.gradcheck import gradcheck
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((3, 4, 17))
+    w, b = rng.standard_normal((5, 4, 3)), rng.standard_normal(5)
+
+    def run():
+        xt, wt, bt = (convpool.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = conv1d(xt, wt, bt, stride=stride, padding=padding, dilation=dilation)
+        (y * convpool.tensor(numpy.arange(y.numel()).reshape(y.shape) % 7)).sum().backward()
+        return [t.detach().numpy() for t in (y, xt.grad, wt.grad, bt.grad)]
+
+    assert conv_module._per_sample((3, 4, 17 + 2 * padding), w, 1, (y_len := convpool.output_size(
+        17, 3, stride, padding, dilation),), 8)
+    per_sample = run()
+    monkeypatch.setattr(conv_module, "_CACHE_BYTES", 0)
+    assert not conv_module._per_sample((3, 4, 17 + 2 * padding), w, 1, (y_len,), 8)
+    for a, b_ in zip(per_sample, run(), strict=True):
+        numpy.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
+    monkeypatch.undo()
+    xt, wt = convpool.tensor(x, requires_grad=True), convpool.tensor(w, requires_grad=True)
+    gradcheck(lambda x, w: conv1d(x, w, stride=stride, padding=padding, dilation=dilation), [xt, wt])

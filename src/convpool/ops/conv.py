@@ -182,6 +182,59 @@ def _forward_single_channel(x_pad, w, stride, dilation, out, bias):
     return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))
 
 
+# ----- 1-D, several channels: one sample at a time, in cache ------------------------------
+# For a 1-D conv the window matrix of one sample (C*K, L) is small, so building it sample by
+# sample keeps it in cache between the copy and the product, and W @ cols writes straight into
+# y[n] in (O, L) layout: no large buffer, no transposes. Backward likewise takes gy[n] as it
+# lies. Measured on 32 -> 64 channels, k3, 1981 samples: about 1.5x faster than one large
+# window matrix; for 2-D and 3-D convs the large product wins, so only 1-D takes this path.
+def _per_sample(x_shape, w, groups: int, out, itemsize: int) -> bool:
+    return len(out) == 1 and groups == 1 and x_shape[1] > 1 and \
+        x_shape[1] * w.shape[2] * out[0] * itemsize <= _CACHE_BYTES
+
+
+def _sample_cols(view, n: int, cols):
+    """cols (C, K, L) <- the windows of sample n (view: (N, C, L, K))."""
+    cols[...] = view[n].transpose(0, 2, 1)
+    return cols.reshape(cols.shape[0] * cols.shape[1], -1)
+
+
+def _forward_per_sample(x_pad, w, stride, dilation, out, bias):
+    xp = array_module(x_pad)
+    view = windows(x_pad, w.shape[2:], stride, dilation, out)  # (N, C, L, K)
+    w_mat = w.reshape(w.shape[0], -1)
+    y = xp.empty((x_pad.shape[0], w.shape[0], out[0]), dtype=x_pad.dtype)
+    cols = xp.empty((x_pad.shape[1], w.shape[2], out[0]), dtype=x_pad.dtype)
+    for n in range(x_pad.shape[0]):
+        xp.matmul(w_mat, _sample_cols(view, n, cols), out=y[n])
+        if bias is not None:
+            y[n] += bias[:, None]
+    return y
+
+
+def _backward_per_sample(gy, w, x_shape, stride, dilation, x_pad, need_input: bool, need_weight: bool):
+    xp = array_module(gy)
+    channels, n_out, kernel = x_shape[1], w.shape[0], w.shape[2]
+    length = gy.shape[2]
+    w_mat = w.reshape(n_out, -1)
+    gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None
+    gw_t = xp.zeros((channels * kernel, n_out), dtype=gy.dtype) if need_weight else None  # (C*K, O): see _weight_grad
+    view = windows(x_pad, (kernel,), stride, dilation, (length,)) if need_weight else None
+    cols = xp.empty((channels, kernel, length), dtype=gy.dtype)
+    gcols = xp.empty((channels * kernel, length), dtype=gy.dtype)
+    reach = (length - 1) * stride[0] + 1
+    for n in range(gy.shape[0]):
+        if need_weight:
+            gw_t += _sample_cols(view, n, cols) @ gy[n].T
+        if need_input:
+            xp.matmul(w_mat.T, gy[n], out=gcols)
+            per_tap = gcols.reshape(channels, kernel, length)
+            for k in range(kernel):
+                start = k * dilation[0]
+                gx[n, :, start:start + reach:stride[0]] += per_tap[:, k]
+    return gx, (gw_t.T.reshape(w.shape) if need_weight else None)
+
+
 # ----- the three array-level computations ------------------------------------------------
 def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool, bias=None):
     """y (N, O, *out) + bias from a padded input; also the window matrix when it was built whole."""
@@ -194,6 +247,8 @@ def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool, bias=None
         if bias is not None:
             y += bias.reshape((1, -1) + (1,) * nd)
         return y, None
+    if _per_sample(x_pad.shape, w, groups, out, x_pad.itemsize):
+        return _forward_per_sample(x_pad, w, stride, dilation, out, bias), None
     if not keep_cols and groups == 1 and x_pad.shape[1] == 1 and \
             prod(out) * prod(kernel) * x_pad.itemsize <= backend.memory_budget():
         return _forward_single_channel(x_pad, w, stride, dilation, out, bias), None
@@ -230,6 +285,8 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
     nd = len(kernel)
     out = gy.shape[2:]
     n_batch, n_out = gy.shape[0], w.shape[0]
+    if cols is None and _per_sample(x_shape, w, groups, out, gy.itemsize) and (x_pad is not None or not need_weight):
+        return _backward_per_sample(gy, w, x_shape, stride, dilation, x_pad, need_input, need_weight)
     gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None  # replaced when in one piece
     gw = xp.zeros(w.shape, dtype=gy.dtype) if need_weight else None
     if _is_depthwise(w, groups):
