@@ -131,7 +131,7 @@ def _signed_map():
 
 def _figure_for(mosaic: numpy.ndarray, width: float = 7.5):
     height, wide = mosaic.shape[:2]
-    return pyplot().subplots(figsize=(width, min(10.0, max(2.6, width * 0.8 * height / wide + 1.0))),
+    return pyplot().subplots(figsize=(width, min(10.0, max(2.0, width * 0.8 * height / wide + 1.0))),
                              layout="constrained")
 
 
