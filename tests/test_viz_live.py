@@ -17,34 +17,15 @@ import numpy
 import pytest
 from browser import browser as chromium
 from PIL import Image
+from test_train import CLASSES, patterns, tiny_net
 
 import convpool
-from convpool import nn, optim
-from convpool.data import ArrayDataset, DataLoader
+from convpool import optim
+from convpool.data import DataLoader
 from convpool.train import fit
 from convpool.viz.live import GAP_RGB, LiveView, layer_outputs, render_png, tiles, training_views
 
 CONFIG = {"in_channels": 1, "num_classes": 3, "image_size": 8}
-CLASSES = ["top", "left", "centre"]
-
-
-def patterns(n: int, seed: int) -> ArrayDataset:
-    """3 classes of 1x8x8 images: a bright top band, left band or centre square, plus noise."""
-    shapes = numpy.zeros((3, 1, 8, 8), numpy.float32)
-    shapes[0, 0, :3, :] = 1
-    shapes[1, 0, :, :3] = 1
-    shapes[2, 0, 2:6, 2:6] = 1
-    rng = numpy.random.default_rng(seed)
-    labels = rng.permutation(numpy.arange(n) % 3)
-    images = shapes[labels] + 0.3 * rng.standard_normal((n, 1, 8, 8)).astype(numpy.float32)
-    return ArrayDataset(images, labels, classes=CLASSES)
-
-
-def tiny_net() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Dropout(0.25), nn.Flatten(), nn.Linear(64, 3))
-
-
 def setup(seed: int = 0, batch_size: int = 16):
     convpool.manual_seed(seed)
     model = tiny_net()
