@@ -247,6 +247,27 @@ def test_evaluate_counts_the_confusion_matrix_by_hand():
         evaluate(Oracle(4), loader, num_classes=3)
 
 
+def test_evaluate_with_tta_scores_the_mean_of_each_image_and_its_mirror():
+    rng = numpy.random.default_rng(5)
+    images = rng.standard_normal((10, 1, 2, 4)).astype(numpy.float32)
+    labels = rng.integers(0, 3, 10)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 3))
+    weight, bias = model[1].weight.detach().numpy(), model[1].bias.detach().numpy()
+    flat, mirror = images.reshape(10, 8), images[..., ::-1].reshape(10, 8)
+    logits = ((flat @ weight.T + bias) + (mirror @ weight.T + bias)) / 2
+    loader = DataLoader(ArrayDataset(images, labels), batch_size=4)
+    metrics = evaluate(model, loader, num_classes=3, tta=True)
+    assert metrics["accuracy"] == pytest.approx(float((logits.argmax(1) == labels).mean()))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_softmax = shifted - numpy.log(numpy.exp(shifted).sum(axis=1, keepdims=True))
+    assert metrics["loss"] == pytest.approx(-log_softmax[numpy.arange(10), labels].mean(), rel=1e-5)
+    plain = flat @ weight.T + bias
+    assert evaluate(model, loader, num_classes=3)["accuracy"] == pytest.approx(
+        float((plain.argmax(1) == labels).mean()))
+    with pytest.raises(ValueError, match=r"tta flips images \(N, C, H, W\), got a batch of shape \(4, 1, 8\)"):
+        evaluate(model, DataLoader(ArrayDataset(images.reshape(10, 1, 8), labels), batch_size=4), tta=True)
+
+
 def test_confusion_and_per_class_tables():
     confusion = [[3, 1, 0], [0, 2, 0], [1, 1, 12345]]
     table = format_confusion(confusion, ["T-shirt/top", "Trouser", "Bag"]).splitlines()

@@ -106,9 +106,31 @@ def test_train_refuses_to_overwrite_a_run_and_resumes_it(trained_run, idx_folder
     (("evaluate", "/nonexistent/run"), "no checkpoint at /nonexistent/run"),
     (("predict", "pretrained:cifar", "x.png"), "no pretrained weights named 'cifar'"),
     (("train", "--val-split", "1.5", "--epochs", "1"), "--val-split must be in [0, 1)"),
+    (("train", "--crop-padding", "2", "--epochs", "1"), "--crop-padding 2: needs --augment"),
+    (("train", "--augment", "--crop-padding", "-1", "--epochs", "1"), "--crop-padding -1: needs --augment and a value"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(args, message, tmp_path):
     result = _run(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_fast_cnn_whitens_from_the_data_and_scores_with_mirror_images(idx_folder, tmp_path):
+    out = tmp_path / "fast"
+    result = _run("train", "--data", str(idx_folder), "--model", "fast-cnn", "--epochs", "4", "--batch-size", "16",
+                  "--optimizer", "sgd", "--lr", "0.05", "--augment", "--crop-padding", "1", "--tta",
+                  "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "validation accuracy with mirror images (--tta)" in result.stdout
+    accuracy = float(result.stdout.split("test accuracy with mirror images ")[1].split()[0])
+    assert accuracy > 0.6  # three easy classes: chance is 0.33
+    from convpool.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.model_config["tta"] is True
+    assert numpy.abs(checkpoint.weights["whiten.weight"]).max() > 0  # set from the data, not left at zero
+    with_tta = json.loads(_run("evaluate", str(out), "--data", str(idx_folder), "--json").stdout)
+    assert with_tta["accuracy"] == pytest.approx(accuracy, abs=1e-4)  # the recorded --tta is the default
+    plain = _run("evaluate", str(out), "--data", str(idx_folder), "--json", "--no-tta")
+    assert plain.returncode == 0 and json.loads(plain.stdout)["n"] == 60

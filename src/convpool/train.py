@@ -195,12 +195,15 @@ def _train_epoch(model: Module, loader: Iterable, optimizer: Optimizer, step_sch
     return {"loss": total_loss / seen, "accuracy": correct / seen, "n": seen, "batches": batch}
 
 
-def evaluate(model: Module, loader: Iterable, num_classes: int | None = None) -> dict[str, Any]:
+def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tta: bool = False) -> dict[str, Any]:
     """Accuracy, mean cross-entropy, per-class accuracy (recall; None for a class with no
     items), confusion matrix (list of lists, rows = true class, columns = predicted) and n.
 
     Runs in eval mode under no_grad and puts the model back in the mode it was in.
-    num_classes None takes the width of the model's output."""
+    num_classes None takes the width of the model's output. tta=True (test-time
+    augmentation) scores each image by the mean of the logits for it and for its mirror
+    image (flipped left to right): twice the work, usually a little more accuracy for a
+    network trained with flips."""
     was_training = model.training
     model.eval()
     confusion = None
@@ -211,6 +214,11 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None) ->
             for images, labels in batches:
                 images, labels = _tensor(images), _tensor(labels)
                 logits = model(images)
+                if tta:
+                    if images.ndim != 4:
+                        raise ValueError(f"evaluate: tta flips images (N, C, H, W), got a batch of shape "
+                                         f"{images.shape}")
+                    logits = (logits + model(Tensor(images.data[..., ::-1].copy()))) * 0.5
                 size = num_classes if num_classes is not None else logits.shape[-1]
                 if logits.ndim != 2 or logits.shape[1] != size:
                     raise ValueError(f"evaluate: the model gave scores of shape {logits.shape}; expected "

@@ -118,11 +118,18 @@ def train_command(args) -> int:
     classes = list(train_full.classes or range(int(dataset_labels(train_full).max()) + 1))
     normalise = [ToFloat(), Normalize(mean, std)]
     augment = []
+    crop_padding = getattr(args, "crop_padding", None)
+    tta = bool(getattr(args, "tta", False))
+    if crop_padding is not None and (not args.augment or crop_padding < 0):
+        raise ValueError(f"--crop-padding {crop_padding}: needs --augment and a value of 0 or more")
+    if tta and spec["kind"] != "image":
+        raise ValueError(f"--tta flips images; --model {model_name} reads sound")
     if args.augment:
         if spec["kind"] != "image":
             print("--augment: crops and flips are for images; sound is trained as it is")
         else:
-            augment = [RandomCrop(height, padding=4 if height >= 32 else 2), RandomHorizontalFlip()]
+            padding = crop_padding if crop_padding is not None else (4 if height >= 32 else 2)
+            augment = ([RandomCrop(height, padding=padding)] if padding else []) + [RandomHorizontalFlip()]
             if args.cutout:
                 from .data.transforms import Cutout
 
@@ -132,9 +139,13 @@ def train_command(args) -> int:
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=256, transform=Compose(normalise))
     size = train_full.images.shape[-1] if spec["kind"] == "waveform" else height
     config = {"in_channels": channels, "num_classes": len(classes), "image_size": size,
-              "class_names": [str(c) for c in classes], "mean": mean, "std": std, "input": spec}
+              "class_names": [str(c) for c in classes], "mean": mean, "std": std, "input": spec, "tta": tta}
     manual_seed(args.seed)  # the initial weights and dropout masks follow --seed
     model = models.build(model_name, in_channels=channels, num_classes=len(classes), image_size=size)
+    if hasattr(model, "initialise_from_data") and not args.resume:
+        # data-dependent weights (fast-cnn's whitening) from up to 5,000 normalised training images
+        sample = numpy.asarray(train_indices)[:5000]
+        model.initialise_from_data(Compose(normalise)(train_full.images[numpy.sort(sample)]))
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
     scheduler, interval = make_schedule(args.schedule, optimizer, args.epochs, len(train_loader), args.lr)
     out = Path(args.out) if args.out else _fresh_run_folder(Path("runs"), model_name)
@@ -153,13 +164,17 @@ def train_command(args) -> int:
         val = "" if last["val_accuracy"] is None else f", validation accuracy {last['val_accuracy']:.4f}"
         print(f"done: epoch {last['epoch']}, train loss {last['train_loss']:.4f}{val}, "
               f"{last['images_per_second']:.0f} {unit}/s")
+    if tta and val_loader is not None:
+        metrics = evaluate(model, val_loader, len(classes), tta=True)
+        print(f"validation accuracy with mirror images (--tta) {metrics['accuracy']:.4f} on {metrics['n']} {unit}")
     try:
         test_set = load_split(args.data, "test", args.data_dir, pool="train-only")
     except FileNotFoundError:  # a train-only source: the validation split is the measure
         return 0
     test_set = model_inputs(test_set, spec)
-    metrics = evaluate(model, DataLoader(test_set, batch_size=256, transform=Compose(normalise)), len(classes))
-    print(f"test accuracy {metrics['accuracy']:.4f} on {metrics['n']} {unit}")
+    metrics = evaluate(model, DataLoader(test_set, batch_size=256, transform=Compose(normalise)), len(classes),
+                       tta=tta)
+    print(f"test accuracy{' with mirror images' if tta else ''} {metrics['accuracy']:.4f} on {metrics['n']} {unit}")
     return 0
 
 
@@ -189,7 +204,10 @@ def evaluate_command(args) -> int:
     test_set = model_inputs(_check_matches(test_set, config, args.data), spec)
     loader = DataLoader(test_set, batch_size=256, transform=Compose([ToFloat(), Normalize(config["mean"],
                                                                                          config["std"])]))
-    metrics = evaluate(model, loader, config["num_classes"])
+    tta = config.get("tta", False) if getattr(args, "tta", None) is None else args.tta
+    if tta and spec["kind"] != "image":
+        raise ValueError("--tta flips images; this network reads sound")
+    metrics = evaluate(model, loader, config["num_classes"], tta=tta)
     names = config.get("class_names")
     if args.json:
         print(json.dumps({"accuracy": metrics["accuracy"], "per_class": metrics["per_class"],

@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     parser.add_argument("--png", help="also write the confusion matrix as a PNG image")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                        help="score each image and its mirror image (default: as the network was trained)")
 
 
 def run(args: argparse.Namespace) -> int:

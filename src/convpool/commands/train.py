@@ -11,7 +11,9 @@ HELP = "train a named model on labelled images and save checkpoints"
 ORDER = 20
 EPILOG = ("examples:\n  convpool train --data sample --model article-cnn --epochs 1\n"
           "  convpool train --data fashion-mnist --epochs 6 --schedule onecycle --lr 3e-3\n"
-          "  convpool train --data cifar10-train-jpeg.zip --model resnet-cifar --augment --optimizer sgd\n"
+          "  convpool train --data cifar10-train-jpeg.zip --model fast-cnn --augment --crop-padding 2 --tta \\\n"
+          "      --optimizer sgd --lr 0.2 --weight-decay 5e-4 --schedule onecycle --label-smoothing 0.2 \\\n"
+          "      --batch-size 256 --epochs 15\n"
           "  convpool train --data fsdd-train-wav.zip --model audio-cnn2d --epochs 10")
 
 
@@ -31,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", default="none", choices=("none", "step", "cosine", "onecycle"))
     parser.add_argument("--augment", action="store_true",
                         help="images: random crop (padding 2, or 4 from 32x32 up) and horizontal flip")
+    parser.add_argument("--crop-padding", type=int, metavar="P",
+                        help="with --augment: pad P pixels for the random crop (0: flips only)")
+    parser.add_argument("--tta", action="store_true",
+                        help="measure the final validation and test accuracy on each image and its mirror image "
+                             "(mean of the two scores); recorded in the checkpoint, so evaluate does the same")
     parser.add_argument("--cutout", type=int, default=0, metavar="N",
                         help="with --augment: also zero a random NxN square of each image")
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing")

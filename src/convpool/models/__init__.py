@@ -7,6 +7,7 @@ from collections.abc import Callable
 from .. import nn
 from .architectures import article_cnn, lenet5, vgg_bn
 from .audio import audio_cnn1d, audio_cnn2d
+from .fast import fast_cnn
 from .resnet import resnet_cifar
 
 BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -14,6 +15,7 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "lenet5": lenet5,
     "vgg-bn": vgg_bn,
     "resnet-cifar": resnet_cifar,
+    "fast-cnn": fast_cnn,
     "audio-cnn1d": audio_cnn1d,
     "audio-cnn2d": audio_cnn2d,
 }
@@ -61,4 +63,4 @@ def pretrained(name: str) -> tuple[nn.Module, dict]:
 
 
 __all__ = ["build", "names", "input_kind", "INPUT_KINDS", "pretrained", "BUILDERS", "PRETRAINED",
-           "article_cnn", "lenet5", "vgg_bn", "resnet_cifar", "audio_cnn1d", "audio_cnn2d"]
+           "article_cnn", "lenet5", "vgg_bn", "resnet_cifar", "fast_cnn", "audio_cnn1d", "audio_cnn2d"]
