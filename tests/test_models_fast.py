@@ -36,7 +36,7 @@ def test_whitened_patches_have_unit_covariance():
 
 def test_whitening_kernels_are_a_frozen_buffer_saved_with_the_model():
     model = models.build("fast-cnn", in_channels=3, num_classes=10, image_size=16)
-    assert "whiten.weight" in model.state_dict()
+    assert "features.0.weight" in model.state_dict()
     assert all(p is not model.whiten.weight for p in model.parameters())
     model.initialise_from_data(_images(size=16).astype(numpy.float32))
     kernels = model.whiten.weight.numpy().copy()
@@ -59,7 +59,7 @@ def test_shapes_come_from_the_shared_output_size_and_match_forward():
         out = model(convpool.tensor(numpy.zeros((2, channels, size, size), numpy.float32)))
         assert out.shape == (2, 7)
     table = models.build("fast-cnn", in_channels=3, image_size=32).summary((3, 32, 32))
-    assert "[1, 24, 31, 31]" in table and "276,768" in table  # 31*31*24 outputs x 3*2*2 taps
+    assert "[1, 24, 31, 31]" in table and "Whitening" in table and "276,768" in table  # 31*31*24 outputs x 3*2*2 taps
     assert "Total MACs: 33,066,272" in table
 
 
@@ -89,10 +89,14 @@ def test_forward_and_every_gradient_match_pytorch_in_float64():
     twin = tnn.Sequential(*(tnn.Sequential(*group(i, o)) for i, o in ((24, 4), (4, 6), (6, 8)))).double()
     head = tnn.Linear(8, 5, bias=False).double()
     ours = model.state_dict()
-    twin.load_state_dict({k.split(".", 1)[1]: torch.tensor(ours[k].numpy()) for k in ours
-                          if k.startswith("features.")}, strict=True)
+    renumbered = {}
+    for key, value in ours.items():
+        part, index, rest = key.split(".", 2)
+        if part == "features" and int(index) >= 2:  # features.0 is the whitening, features.1 its ReLU
+            renumbered[f"{int(index) - 2}.{rest}"] = torch.tensor(value.numpy())
+    twin.load_state_dict(renumbered, strict=True)
     head.weight.data = torch.tensor(ours["head.0.weight"].numpy())
-    whiten = torch.tensor(ours["whiten.weight"].numpy())
+    whiten = torch.tensor(ours["features.0.weight"].numpy())
 
     def theirs(x):
         features = twin(torch.relu(torch.nn.functional.conv2d(x, whiten)))
@@ -108,5 +112,8 @@ def test_forward_and_every_gradient_match_pytorch_in_float64():
     numpy.testing.assert_allclose(x_ours.grad.numpy(), x_theirs.grad.numpy(), rtol=1e-8, atol=1e-10)
     named = dict(model.named_parameters())
     for name, param in twin.named_parameters():
-        numpy.testing.assert_allclose(named["features." + name].grad.numpy(), param.grad.numpy(), rtol=1e-8, atol=1e-10)
-    numpy.testing.assert_allclose(named["head.0.weight"].grad.numpy(), head.weight.grad.numpy(), rtol=1e-8, atol=1e-10)
+        index, rest = name.split(".", 1)
+        ours_grad = named[f"features.{int(index) + 2}.{rest}"].grad.numpy()
+        numpy.testing.assert_allclose(ours_grad, param.grad.numpy(), rtol=1e-8, atol=1e-10)
+    numpy.testing.assert_allclose(named["head.0.weight"].grad.numpy(), head.weight.grad.numpy(), rtol=1e-8,
+                                  atol=1e-10)

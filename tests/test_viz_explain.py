@@ -122,3 +122,18 @@ def test_a_spectrogram_is_explained_like_a_picture_with_low_frequencies_at_the_b
     assert len(pngs) == 7 and "log-mel spectrogram" in page.read_text()
     for path in pngs:
         assert _not_blank(Image.open(path))
+
+
+def test_fast_cnn_shows_its_fixed_whitening_kernels_first(tmp_path):
+    from convpool import models
+
+    model = models.build("fast-cnn", in_channels=3, num_classes=6, image_size=12)
+    model.initialise_from_data(numpy.random.default_rng(1).standard_normal((40, 3, 12, 12)))
+    image = numpy.random.default_rng(2).integers(0, 256, (3, 12, 12)).astype(numpy.uint8)
+    config = dict(CONFIG, mean=[0.5] * 3, std=[0.25] * 3)
+    e = ex.explain(model, config, image)
+    assert e.kernels[0] == "features.0" and e.kernels[1].shape == (24, 3, 2, 2) and e.fixed_kernels
+    assert [name for name, _ in e.feature_maps][:2] == ["features.0", "features.2.0"]
+    assert not ex.explain(_model(), CONFIG, _image()).fixed_kernels
+    index, _ = ex.write_report(e, tmp_path, "fast")
+    assert "one fixed 2x2 kernel of features.0" in index.read_text()

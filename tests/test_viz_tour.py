@@ -231,3 +231,18 @@ def test_the_explorer_script_agrees_with_output_size_everywhere():
     assert not mismatches, mismatches[:5]
     dropped = [case for case, answer in zip(cases, answers, strict=True) if answer["dropped"]]
     assert dropped, "the grid must include ceil mode's dropped last window"
+
+
+def test_step_7_walks_fast_cnn_with_its_whitening_and_folds_batch_norm_into_the_pool(tmp_path):
+    _photo(tmp_path / "car.png")
+    model = models.build("fast-cnn", in_channels=3, num_classes=10, image_size=32)
+    model.initialise_from_data(numpy.random.default_rng(0).standard_normal((50, 3, 32, 32)))
+    model.eval()
+    config = {"in_channels": 3, "image_size": 32, "num_classes": 10, "mean": [0.5] * 3, "std": [0.25] * 3,
+              "class_names": [str(i) for i in range(10)]}
+    view = tour_network.look(str(tmp_path / "car.png"), "cifar10", model, config)
+    labels = [layer.label for layer in view.layers]
+    assert labels[:7] == ["WHITENING", "RELU", "CONV", "POOL+BN", "RELU", "CONV+BN", "RELU"]
+    assert [layer.maps.shape for layer in view.layers[:4]] == [(24, 31, 31), (24, 31, 31), (32, 31, 31),
+                                                               (32, 15, 15)]
+    assert len(labels) == 17 and view.layers[-1].maps.shape == (128, 3, 3)

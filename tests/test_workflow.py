@@ -129,7 +129,7 @@ def test_fast_cnn_whitens_from_the_data_and_scores_with_mirror_images(idx_folder
 
     checkpoint = load_checkpoint(out)
     assert checkpoint.model_config["tta"] is True
-    assert numpy.abs(checkpoint.weights["whiten.weight"]).max() > 0  # set from the data, not left at zero
+    assert numpy.abs(checkpoint.weights["features.0.weight"]).max() > 0  # set from the data, not left at zero
     with_tta = json.loads(_run("evaluate", str(out), "--data", str(idx_folder), "--json").stdout)
     assert with_tta["accuracy"] == pytest.approx(accuracy, abs=1e-4)  # the recorded --tta is the default
     plain = _run("evaluate", str(out), "--data", str(idx_folder), "--json", "--no-tta")

@@ -85,28 +85,30 @@ def conv_group(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class FastCNN(nn.Module):
-    """whitening -> ReLU -> three conv groups -> global max pool -> linear / 9."""
+    """features (whitening -> ReLU -> three conv groups) -> global max pool -> linear / 9."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, widths: tuple[int, int, int] = (32, 128, 128)):
         super().__init__()
-        self.whiten = Whitening(in_channels)
-        self.relu = nn.ReLU()
+        whiten = Whitening(in_channels)
         w1, w2, w3 = widths
-        self.features = nn.Sequential(conv_group(self.whiten.out_channels, w1), conv_group(w1, w2),
+        self.features = nn.Sequential(whiten, nn.ReLU(), conv_group(whiten.out_channels, w1), conv_group(w1, w2),
                                       conv_group(w2, w3))
         self.pool = GlobalMaxPool()
         self.head = nn.Sequential(nn.Linear(w3, num_classes, bias=False), Scale(1 / 9))
+
+    @property
+    def whiten(self) -> Whitening:
+        return self.features[0]
 
     def initialise_from_data(self, images) -> None:
         """Set the data-dependent weights (the whitening kernels) from normalised training images."""
         self.whiten.fit(images)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.pool(self.features(self.relu(self.whiten(x)))))
+        return self.head(self.pool(self.features(x)))
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        shape = self.features.output_shape(self.whiten.output_shape(input_shape))
-        return self.head.output_shape(self.pool.output_shape(shape))
+        return self.head.output_shape(self.pool.output_shape(self.features.output_shape(input_shape)))
 
 
 def fast_cnn(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) -> FastCNN:

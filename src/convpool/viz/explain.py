@@ -42,6 +42,7 @@ class Explanation:
     cam: GradCAM
     notes: list[str] = field(default_factory=list)
     sound: bool = False  # the input is a spectrogram
+    fixed_kernels: bool = False  # the first layer's kernels were set, not learned (fast-cnn's whitening)
 
     @property
     def target(self) -> int:
@@ -71,7 +72,7 @@ def explain(model, config: dict, image: numpy.ndarray, notes: str = "") -> Expla
     first_name, first = convs[0]
     return Explanation(image, names, probabilities, (first_name, first.weight.detach().numpy()), maps,
                        saliency_map(model, x, target), grad_cam(model, x, target), [notes] if notes else [],
-                       config.get("input", {}).get("kind") == "spectrogram")
+                       config.get("input", {}).get("kind") == "spectrogram", not first.weight.requires_grad)
 
 
 # ----- figures -----------------------------------------------------------------------------
@@ -187,7 +188,8 @@ def kernels_figure(e: Explanation) -> bytes:
         image = axes.imshow(mosaic, cmap=_signed_map(), vmin=-bound, vmax=bound, interpolation="nearest")
         figure.colorbar(image, ax=axes, shrink=0.8, label="weight")
     _tile_axes(axes, out_channels, columns, *tiles.shape[1:3])
-    axes.set_title(f"{name}: {out_channels} learned {kh}x{kw} kernels over {in_channels} input "
+    learned = "fixed (whitening)" if e.fixed_kernels else "learned"
+    axes.set_title(f"{name}: {out_channels} {learned} {kh}x{kw} kernels over {in_channels} input "
                    f"channel{'s' if in_channels > 1 else ''}\n({how})", fontsize=10)
     return save(figure)
 
@@ -304,7 +306,8 @@ def write_report(e: Explanation, out_dir: str | Path, title: str) -> tuple[Path,
     kernel_name, weight = e.kernels
     page.heading("The first layer's kernels")
     page.figure(figure(kernels_figure(e), f"kernels-{_slug(kernel_name)}"),
-                f"Each tile is one learned {weight.shape[2]}x{weight.shape[3]} kernel of {kernel_name}; "
+                f"Each tile is one {'fixed' if e.fixed_kernels else 'learned'} {weight.shape[2]}x{weight.shape[3]} "
+                f"kernel of {kernel_name}; "
                 f"it slides over the {'spectrogram' if e.sound else 'image'} as a kernel of convpool filter does, "
                 "and its output is the first layer's feature map of the same number below.")
     page.heading("Feature maps")

@@ -97,8 +97,11 @@ def saliency_map(model: nn.Module, x, target: int) -> numpy.ndarray:
 
 
 def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(qualified name, layer) of every Conv2d in the model, in definition order."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    """(qualified name, layer) of every Conv2d in the model, in definition order, and of
+    every fixed convolution (fast-cnn's whitening layer)."""
+    from ..models.fast import Whitening
+
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d | Whitening)]
 
 
 def last_conv_features(model: nn.Module) -> tuple[str, nn.Module]:

@@ -41,7 +41,7 @@ def load_model(preferred: tuple[str, ...] = PREFERRED_MODELS) -> tuple[str, nn.M
 class Layer:
     """One column of the feature-map grid: what the network holds after this layer."""
 
-    label: str  # CONV, RELU, POOL, ... ("CONV+BN" when a batch norm follows a conv)
+    label: str  # CONV, RELU, POOL, ... ("CONV+BN", "POOL+BN" when a batch norm follows)
     maps: numpy.ndarray  # (channels, height, width)
 
 
@@ -75,7 +75,7 @@ def _label(module: nn.Module) -> str:
 
 def feature_layers(model: nn.Module, x: Tensor) -> list[Layer]:
     """The feature maps after each layer of model.features (dropout, the identity at
-    inference, left out; a batch norm folded into the conv column before it)."""
+    inference, left out; a batch norm folded into the conv or pool column before it)."""
     layers: list[Layer] = []
     features = getattr(model, "features", None)
     if features is None:
@@ -87,8 +87,8 @@ def feature_layers(model: nn.Module, x: Tensor) -> list[Layer]:
         if x.ndim != 4:
             break
         maps = x.numpy()[0]
-        if isinstance(module, nn.BatchNorm2d) and layers and layers[-1].label == "CONV":
-            layers[-1] = Layer("CONV+BN", maps)
+        if isinstance(module, nn.BatchNorm2d) and layers and layers[-1].label in ("CONV", "POOL"):
+            layers[-1] = Layer(layers[-1].label + "+BN", maps)
         else:
             layers.append(Layer(_label(module), maps))
     return layers
