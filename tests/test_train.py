@@ -198,6 +198,16 @@ def test_without_out_dir_or_val_loader(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_val_every_measures_every_nth_epoch_and_always_the_last(tmp_path):
+    model, opt, _, train, val = setup(0)
+    history = run_fit(model, opt, None, train, val, None, epochs=5, val_every=2)
+    assert [h["val_accuracy"] is not None for h in history] == [False, True, False, True, True]
+    assert [h["val_loss"] is None for h in history] == [True, False, True, False, False]
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="val_every must be a positive int"):
+            run_fit(model, opt, None, train, val, None, epochs=1, val_every=bad)
+
+
 def test_on_epoch_end_can_stop_training():
     model, opt, _, train, val = setup(0)
     history = run_fit(model, opt, None, train, val, None, epochs=5, on_epoch_end=lambda r: r["epoch"] == 2)

@@ -50,7 +50,7 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
         on_epoch_end: Callable[[dict[str, Any]], bool | None] | None = None,
         scheduler_interval: str = "epoch", keep_checkpoints: int | None = 2,
         on_step: Callable[[dict[str, Any]], None] | None = None,
-        label_smoothing: float = 0.0) -> list[dict[str, Any]]:
+        label_smoothing: float = 0.0, val_every: int = 1) -> list[dict[str, Any]]:
     """Train for `epochs` epochs in all (a resumed run counts the epochs already done) and
     return the history: one dict per epoch with epoch, train_loss, train_accuracy, val_loss,
     val_accuracy (None without val_loader), lr (the first group's, as the epoch began),
@@ -64,7 +64,9 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
     is never overwritten by accident. on_epoch_end(record) runs after the checkpoint; returning
     True stops training. The progress bar shows only with progress=True on a terminal; with
     progress=True a one-line summary per epoch goes to stderr. label_smoothing is
-    cross_entropy's (the training loss only; validation reports the plain loss).
+    cross_entropy's (the training loss only; validation reports the plain loss). val_every=N
+    validates after every Nth epoch and after the last (the others record None): on a slow
+    machine a long run spends less time measuring.
 
     on_step(step) runs after every optimizer step (and the per-step scheduler step), while the
     gradients of that step are still on the parameters (they are cleared only before the next
@@ -77,6 +79,8 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
+    if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 1:
+        raise ValueError(f"fit: val_every must be a positive int, got {val_every!r}")
     run = Path(out_dir) if out_dir is not None else None
     history: list[dict[str, Any]] = []
     start = 0
@@ -105,7 +109,7 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
                              epoch, epochs, progress, last_good, on_step, label_smoothing)
         train_seconds = time.perf_counter() - began
         val: dict[str, Any] = {}
-        if val_loader is not None:
+        if val_loader is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs):
             if hasattr(val_loader, "set_epoch"):
                 val_loader.set_epoch(epoch)  # the same validation batches whether resumed or not
             val = evaluate(model, val_loader, num_classes)

@@ -158,7 +158,8 @@ def train_command(args) -> int:
         history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler, epochs=args.epochs,
                       out_dir=out, model_name=model_name, model_config=config, resume=args.resume,
                       progress=not args.no_progress, scheduler_interval=interval,
-                      label_smoothing=args.label_smoothing, on_step=views.on_step, on_epoch_end=views.on_epoch_end)
+                      label_smoothing=args.label_smoothing, on_step=views.on_step, on_epoch_end=views.on_epoch_end,
+                      val_every=getattr(args, "val_every", 1))
     last = history[-1] if history else None
     if last:
         val = "" if last["val_accuracy"] is None else f", validation accuracy {last['val_accuracy']:.4f}"

@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing")
     parser.add_argument("--val-split", type=float, default=0.1,
                         help="share of the train split held out (default 0.1)")
+    parser.add_argument("--val-every", type=int, default=1, metavar="N",
+                        help="measure the validation split after every Nth epoch and after the last (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="run folder for checkpoints (default: a new runs/MODEL-N)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
