@@ -134,3 +134,25 @@ def test_fast_cnn_whitens_from_the_data_and_scores_with_mirror_images(idx_folder
     assert with_tta["accuracy"] == pytest.approx(accuracy, abs=1e-4)  # the recorded --tta is the default
     plain = _run("evaluate", str(out), "--data", str(idx_folder), "--json", "--no-tta")
     assert plain.returncode == 0 and json.loads(plain.stdout)["n"] == 60
+    # predict scores with the mirror image too, as the network was trained
+    from PIL import Image
+
+    from convpool import Tensor, no_grad
+    from convpool.checkpoint import build_from_checkpoint
+    from convpool.data import Normalize, ToFloat
+
+    picture = numpy.zeros((12, 12), numpy.uint8)
+    picture[3, :7] = 250  # a horizontal bar on the left: its mirror image differs
+    Image.fromarray(picture).save(tmp_path / "bar.png")
+    result = _run("predict", str(out), str(tmp_path / "bar.png"), "--top-k", "3")
+    assert result.returncode == 0, result.stderr
+    printed = {line.split()[1]: float(line.split()[2]) for line in result.stdout.splitlines()
+               if line.strip()[:2] in ("1.", "2.", "3.")}
+    model, checkpoint = build_from_checkpoint(out)
+    config = checkpoint.model_config
+    x = Normalize(config["mean"], config["std"])(ToFloat()(picture[None, None]))
+    with no_grad():
+        logits = (model(Tensor(x)).numpy() + model(Tensor(x[..., ::-1].copy())).numpy())[0] / 2
+    expected = numpy.exp(logits - logits.max()) / numpy.exp(logits - logits.max()).sum()
+    names = config["class_names"]
+    assert printed == pytest.approx({names[i]: round(float(expected[i]), 4) for i in range(3)}, abs=2e-4)

@@ -359,7 +359,10 @@ def predict_command(args) -> int:
             array, notes = read_sound(path, spec)
             array = array[None]
         with no_grad():
-            logits = model(Tensor(Normalize(config["mean"], config["std"])(array)))
+            x = Normalize(config["mean"], config["std"])(array)
+            logits = model(Tensor(x))
+            if config.get("tta") and spec["kind"] == "image":  # trained with --tta: the mean with the mirror image
+                logits = (logits + model(Tensor(x[..., ::-1].copy()))) * 0.5
             probabilities = F.softmax(logits, 1).numpy()[0]
         k = max(1, min(args.top_k, len(names)))
         order = numpy.argsort(-probabilities)[:k]
