@@ -43,7 +43,7 @@ def build(name: str, in_channels: int = 1, num_classes: int = 10, image_size: in
 
 
 PRETRAINED = {"fashion-mnist": "article-cnn-fashion-mnist.safetensors", "fsdd": "audio-cnn2d-fsdd.safetensors",
-              "cifar10": "resnet-cifar-cifar10.safetensors"}
+              "cifar10": "fast-cnn-cifar10.safetensors"}
 
 
 def pretrained(name: str) -> tuple[nn.Module, dict]:
