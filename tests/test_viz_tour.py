@@ -15,6 +15,7 @@ from PIL import Image
 import convpool
 from convpool import functional as F
 from convpool import models
+from convpool.data import Compose, Normalize, ToFloat
 from convpool.viz import tour, tour_folder, tour_network
 from convpool.viz import tour_numbers as numbers
 
@@ -246,3 +247,11 @@ def test_step_7_walks_fast_cnn_with_its_whitening_and_folds_batch_norm_into_the_
     assert [layer.maps.shape for layer in view.layers[:4]] == [(24, 31, 31), (24, 31, 31), (32, 31, 31),
                                                                (32, 15, 15)]
     assert len(labels) == 17 and view.layers[-1].maps.shape == (128, 3, 3)
+    assert not view.mirrored
+    mirrored = tour_network.look(str(tmp_path / "car.png"), "cifar10", model, dict(config, tta=True))
+    x = convpool.Tensor(Compose([ToFloat(), Normalize(config["mean"], config["std"])])(view.image[None]))
+    with convpool.no_grad():
+        expected = (model(x).numpy() + model(convpool.Tensor(x.numpy()[..., ::-1].copy())).numpy())[0] / 2
+    assert mirrored.mirrored
+    numpy.testing.assert_allclose(mirrored.scores, expected, rtol=1e-5, atol=1e-6)
+    assert not numpy.allclose(mirrored.scores, view.scores)  # the mirror image changes the scores

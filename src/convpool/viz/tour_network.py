@@ -54,6 +54,7 @@ class NetworkView:
     scores: numpy.ndarray  # the last layer's outputs, one per class
     probabilities: numpy.ndarray  # their softmax
     class_names: list[str]
+    mirrored: bool = False  # the scores are the mean over the photo and its mirror image
 
 
 def _leaves(module: nn.Module):
@@ -98,12 +99,15 @@ def look(path: str, model_name: str, model: nn.Module, config: dict) -> NetworkV
     """Run the network on an image file, read exactly as `convpool predict` reads it."""
     image, notes = read_image(path, config["in_channels"], config["image_size"])
     x = Tensor(Compose([ToFloat(), Normalize(config["mean"], config["std"])])(image[None]))
+    mirrored = bool(config.get("tta"))
     with no_grad():
         layers = feature_layers(model, x)
         scores = model(x)
+        if mirrored:  # trained with --tta: scored as `convpool predict` scores it, with its mirror image
+            scores = (scores + model(Tensor(x.numpy()[..., ::-1].copy()))) * 0.5
         probabilities = F.softmax(scores, 1).numpy()[0]
     names = list(config.get("class_names") or [str(i) for i in range(config["num_classes"])])
-    return NetworkView(model_name, image, notes, layers, scores.numpy()[0], probabilities, names)
+    return NetworkView(model_name, image, notes, layers, scores.numpy()[0], probabilities, names, mirrored)
 
 
 def figure_size_pixels(name: str) -> tuple[int, int]:
@@ -170,7 +174,8 @@ def scores_figure(view: NetworkView) -> bytes:
     axes.set_yticks(range(len(order)), names)
     axes.invert_yaxis()
     axes.set_xlim(0, 1.18)
-    axes.set_xlabel("probability (softmax of the scores)")
+    axes.set_xlabel("probability (softmax of the scores" + (", each the mean over the photo and its mirror image)"
+                                                           if view.mirrored else ")"))
     for y, index in enumerate(order):
         axes.text(view.probabilities[index] + 0.01, y, f"{view.probabilities[index]:.1%}  (score "
                   f"{view.scores[index]:.2f})", va="center", fontsize=8)
