@@ -217,12 +217,9 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
         with no_grad():
             for images, labels in batches:
                 images, labels = _tensor(images), _tensor(labels)
-                logits = model(images)
-                if tta:
-                    if images.ndim != 4:
-                        raise ValueError(f"evaluate: tta flips images (N, C, H, W), got a batch of shape "
-                                         f"{images.shape}")
-                    logits = (logits + model(Tensor(images.data[..., ::-1].copy()))) * 0.5
+                if tta and images.ndim != 4:
+                    raise ValueError(f"evaluate: tta flips images (N, C, H, W), got a batch of shape {images.shape}")
+                logits = scores_with_mirror(model, images) if tta else model(images)
                 size = num_classes if num_classes is not None else logits.shape[-1]
                 if logits.ndim != 2 or logits.shape[1] != size:
                     raise ValueError(f"evaluate: the model gave scores of shape {logits.shape}; expected "
@@ -253,6 +250,12 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
         "confusion": confusion.tolist(),
         "n": n,
     }
+
+
+def scores_with_mirror(model: Module, images: Tensor) -> Tensor:
+    """The mean of the model's scores for a batch of images and for their mirror images
+    (flipped left to right): test-time augmentation for a network trained with flips."""
+    return (model(images) + model(Tensor(images.data[..., ::-1].copy()))) * 0.5
 
 
 def format_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str] | None = None) -> str:
@@ -319,4 +322,4 @@ def _has_state(loader: Any) -> bool:
     return hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict")
 
 
-__all__ = ["fit", "evaluate", "format_confusion", "per_class_table", "TrainingDiverged"]
+__all__ = ["fit", "evaluate", "scores_with_mirror", "format_confusion", "per_class_table", "TrainingDiverged"]

@@ -28,7 +28,7 @@ from .data.audio import AudioFrontEnd
 from .data.dataset import dataset_labels
 from .data.sources import open_split
 from .tensor import Tensor, no_grad
-from .train import evaluate, fit, format_confusion, per_class_table
+from .train import evaluate, fit, format_confusion, per_class_table, scores_with_mirror
 from .viz.live import training_views
 
 
@@ -359,10 +359,9 @@ def predict_command(args) -> int:
             array, notes = read_sound(path, spec)
             array = array[None]
         with no_grad():
-            x = Normalize(config["mean"], config["std"])(array)
-            logits = model(Tensor(x))
-            if config.get("tta") and spec["kind"] == "image":  # trained with --tta: the mean with the mirror image
-                logits = (logits + model(Tensor(x[..., ::-1].copy()))) * 0.5
+            x = Tensor(Normalize(config["mean"], config["std"])(array))
+            mirrored = config.get("tta") and spec["kind"] == "image"  # trained with --tta: scored the same way
+            logits = scores_with_mirror(model, x) if mirrored else model(x)
             probabilities = F.softmax(logits, 1).numpy()[0]
         k = max(1, min(args.top_k, len(names)))
         order = numpy.argsort(-probabilities)[:k]

@@ -16,6 +16,7 @@ from .. import functional as F
 from .. import models, nn
 from ..data import Compose, Normalize, ToFloat
 from ..tensor import Tensor, no_grad
+from ..train import scores_with_mirror
 from ..workflow import read_image
 from .style import pyplot, save
 from .tour_figures import map_limits
@@ -102,9 +103,8 @@ def look(path: str, model_name: str, model: nn.Module, config: dict) -> NetworkV
     mirrored = bool(config.get("tta"))
     with no_grad():
         layers = feature_layers(model, x)
-        scores = model(x)
-        if mirrored:  # trained with --tta: scored as `convpool predict` scores it, with its mirror image
-            scores = (scores + model(Tensor(x.numpy()[..., ::-1].copy()))) * 0.5
+        # trained with --tta: scored as `convpool predict` scores it, with its mirror image
+        scores = scores_with_mirror(model, x) if mirrored else model(x)
         probabilities = F.softmax(scores, 1).numpy()[0]
     names = list(config.get("class_names") or [str(i) for i in range(config["num_classes"])])
     return NetworkView(model_name, image, notes, layers, scores.numpy()[0], probabilities, names, mirrored)
