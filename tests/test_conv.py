@@ -13,6 +13,7 @@ from reference import check_grad, compare, needs_torch, torch
 
 import convpool
 from convpool.ops import conv as conv_module
+from convpool.ops import conv_grid
 from convpool.ops.conv import (
     conv1d,
     conv2d,
@@ -436,8 +437,11 @@ def test_non_tensor_arguments_are_reported():
 
 # ----- the memory budget ----------------------------------------------------------------------
 @pytest.fixture
-def budget():
-    """Set the memory budget for one test; the default comes back afterwards."""
+def budget(monkeypatch):
+    """Set the memory budget for one test; the default comes back afterwards. These tests are
+    about the batch-wide window matrix, so stride-1 convs are kept off the per-sample grid
+    path (ops.conv_grid, tested in test_conv_grid.py), which never builds one."""
+    monkeypatch.setattr(conv_grid, "applies", lambda *args: False)
     old = convpool.memory_budget()
     yield convpool.set_memory_budget
     convpool.set_memory_budget(old)
@@ -577,6 +581,7 @@ def test_conv1d_sample_by_sample_path_equals_the_window_matrix_path(stride, dila
     """1-D convs with several channels run one sample at a time (ops.conv._per_sample); the
     same call with the cache limit at zero takes the one-large-window-matrix path."""
     from convpool.gradcheck import gradcheck
+    monkeypatch.setattr(conv_grid, "applies", lambda *args: False)
     rng = numpy.random.default_rng(3)
     x = rng.standard_normal((3, 4, 17))
     w, b = rng.standard_normal((5, 4, 3)), rng.standard_normal(5)
@@ -594,6 +599,6 @@ def test_conv1d_sample_by_sample_path_equals_the_window_matrix_path(stride, dila
     assert not conv_module._per_sample((3, 4, 17 + 2 * padding), w, 1, (y_len,), 8)
     for a, b_ in zip(per_sample, run(), strict=True):
         numpy.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
-    monkeypatch.undo()
+    monkeypatch.setattr(conv_module, "_CACHE_BYTES", 2**20)
     xt, wt = convpool.tensor(x, requires_grad=True), convpool.tensor(w, requires_grad=True)
     gradcheck(lambda x, w: conv1d(x, w, stride=stride, padding=padding, dilation=dilation), [xt, wt])

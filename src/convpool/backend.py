@@ -8,6 +8,7 @@ added here later without touching the math (the same idea as Chainer's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -110,11 +111,33 @@ def set_num_threads(n: int) -> None:
 SERIAL_BELOW = 1 << 16  # elements: smaller jobs cost more to hand to a thread than to run
 
 
-def parallel_for(n: int, fn: Callable[[int, int], None], min_size: int = 2, elements: int | None = None) -> None:
+_blas_controller = None
+
+
+def _blas_limited_to_one_thread():
+    """A context in which BLAS runs each call on the calling thread only (threadpoolctl), so
+    that several of our threads can each run their own matrix products side by side."""
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # without it the products still run, only oversubscribed
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    if _blas_controller is False:
+        return contextlib.nullcontext()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+def parallel_for(n: int, fn: Callable[[int, int], None], min_size: int = 2, elements: int | None = None,
+                 single_thread_blas: bool = False) -> None:
     """Run fn(start, stop) over [0, n) in one contiguous range per thread and wait.
 
     Ranges never overlap, so each call may write its own part of a shared output. A job of
-    fewer than SERIAL_BELOW `elements` runs in the calling thread."""
+    fewer than SERIAL_BELOW `elements` runs in the calling thread. With `single_thread_blas`,
+    fn's matrix products run one thread each while the ranges run in parallel (when there
+    is only one range, BLAS keeps all its threads)."""
     global _executor
     parts = min(_threads, n // max(min_size, 1))
     if elements is not None and elements < SERIAL_BELOW:
@@ -126,10 +149,11 @@ def parallel_for(n: int, fn: Callable[[int, int], None], min_size: int = 2, elem
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="convpool")
     bounds = [n * i // parts for i in range(parts + 1)]
-    futures = [_executor.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, parts)]
-    fn(bounds[0], bounds[1])
-    for future in futures:
-        future.result()
+    with _blas_limited_to_one_thread() if single_thread_blas else contextlib.nullcontext():
+        futures = [_executor.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+        fn(bounds[0], bounds[1])
+        for future in futures:
+            future.result()
 
 
 def parallel_copy(source):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from ..backend import array_module
+from ..backend import array_module, parallel_for
 from ..tensor import Tensor
 
 _SQRT_HALF = math.sqrt(0.5)
@@ -25,11 +25,32 @@ _GELU_TANH_KAPPA = 0.044715
 
 
 def relu(input: Tensor) -> Tensor:
-    """max(x, 0); the gradient at 0 is 0, and NaN stays NaN, as in PyTorch."""
+    """max(x, 0); the gradient at 0 is 0, and NaN stays NaN, as in PyTorch. Large inputs are
+    split over threads (the first axis), forward and backward."""
     xp = array_module(input.data)
-    positive = input.data > 0
-    y = xp.maximum(input.data, 0)
-    return Tensor.from_op(y, (input,), lambda g: (g * positive,), "relu")
+    x = input.data
+    if x.ndim == 0 or not x.flags.c_contiguous:
+        positive = x > 0
+        return Tensor.from_op(xp.maximum(x, 0), (input,), lambda g: (g * positive,), "relu")
+    y, positive = xp.empty_like(x), xp.empty(x.shape, dtype=bool)
+
+    def forward_part(start: int, stop: int) -> None:
+        xp.greater(x[start:stop], 0, out=positive[start:stop])
+        xp.maximum(x[start:stop], 0, out=y[start:stop])
+
+    parallel_for(x.shape[0], forward_part, min_size=1, elements=x.size)
+
+    def grad_fn(g):
+        g = xp.ascontiguousarray(g)  # same layout as the mask: a straight pass
+        gx = xp.empty_like(g)
+
+        def backward_part(start: int, stop: int) -> None:
+            xp.multiply(g[start:stop], positive[start:stop], out=gx[start:stop])
+
+        parallel_for(g.shape[0], backward_part, min_size=1, elements=g.size)
+        return (gx,)
+
+    return Tensor.from_op(y, (input,), grad_fn, "relu")
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:

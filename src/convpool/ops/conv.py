@@ -23,6 +23,7 @@ from .. import backend
 from ..backend import array_module, parallel_copy, parallel_for
 from ..shapes import output_length, same_padding, transposed_output_length
 from ..tensor import Tensor, is_grad_enabled
+from . import conv_grid
 from .args import check_input, check_same_dtype, ntuple, spatial_names
 from .im2col import clipped_tap, col2im, crop_spatial, kernel_offsets, pad_spatial, prod, unpad, windows
 
@@ -260,7 +261,8 @@ def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool, bias=None
         if bias is not None:
             y += bias[:, None]  # rows of the product are output channels: a contiguous add
         y = y.reshape((n_out, n_batch) + tuple(out))
-        return y.transpose((1, 0) + tuple(range(2, 2 + nd))), (cols if keep_cols else None)
+        # (N, O, *out) in memory order too: the ops after a conv then run straight passes
+        return parallel_copy(y.transpose((1, 0) + tuple(range(2, 2 + nd)))), (cols if keep_cols else None)
     y = xp.empty((n_out, n_batch) + tuple(out), dtype=x_pad.dtype)
     for batch, rows in pieces:
         region = x_pad[(batch, slice(None), _input_rows(rows, kernel, stride, dilation))]
@@ -332,6 +334,8 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
     nd = len(stride)
     if _is_depthwise(w.data, groups):
         return _depthwise_convolution(x, w, b, stride, pads, dilation, out)
+    if conv_grid.applies(x.shape, w.shape, stride, pads, groups, x.data.itemsize):
+        return conv_grid.convolution(x, w, b, pads, dilation, out)
     x_pad = pad_spatial(x.data, pads)
     keep_cols = w.requires_grad and is_grad_enabled()
     y, cols = _forward(x_pad, w.data, stride, dilation, groups, out, keep_cols, None if b is None else b.data)
