@@ -36,7 +36,8 @@ def draw(seed: int) -> dict:
     kernel = tuple(int(rng.integers(1, min(4, s) + 1)) for s in sizes)
     dilation = tuple(int(rng.integers(1, 3)) if rng.random() < 0.3 else 1 for _ in range(nd))
     kernel = tuple(k if (k - 1) * d + 1 <= s else 1 for k, d, s in zip(kernel, dilation, sizes, strict=True))
-    padding = "same" if rng.random() < 0.25 else tuple(int(rng.integers(0, 3)) for _ in range(nd))
+    padding = "same" if rng.random() < 0.25 else tuple(  # within the kernel's reach, as the grid path needs
+        int(rng.integers(0, min(2, d * (k - 1)) + 1)) for k, d in zip(kernel, dilation, strict=True))
     return dict(nd=nd, batch=int(rng.integers(1, 8)), channels=int(rng.integers(1, 5)),
                 out_channels=int(rng.integers(1, 5)), sizes=sizes, kernel=kernel, dilation=dilation,
                 padding=padding, bias=bool(rng.random() < 0.7), dtype="float64" if seed % 2 == 0 else "float32")
@@ -56,8 +57,12 @@ def arrays(c: dict, seed: int):
 def test_grid_conv_matches_torch(seed, everywhere):
     c = draw(seed)
     args = dict(padding=c["padding"], dilation=c["dilation"])
+    if c["padding"] == "same":
+        pads = tuple(convpool.shapes.same_padding(k, d) for k, d in zip(c["kernel"], c["dilation"], strict=True))
+    else:
+        pads = tuple((p, p) for p in c["padding"])
     assert conv_grid.applies((c["batch"], c["channels"]) + c["sizes"], (c["out_channels"], c["channels"]) + c["kernel"],
-                             (1,) * c["nd"], ((0, 0),) * c["nd"], 1, 8)
+                             (1,) * c["nd"], pads, c["dilation"], 1, 8)
     ours = CONV[c["nd"]]
     theirs = getattr(TF, f"conv{c['nd']}d")
     compare(lambda *a: ours(*a, **args), lambda *a: theirs(*a, **args), *arrays(c, seed), seed=seed)
@@ -144,16 +149,18 @@ def test_dispatch_rules():
     window matrix per thread must fit the memory budget."""
     big = ((128, 32, 28, 28), (32, 32, 3, 3))
     pads = ((1, 1), (1, 1))
-    assert conv_grid.applies(*big, (1, 1), pads, 1, 4)
-    assert not conv_grid.applies(*big, (2, 2), pads, 1, 4)
-    assert not conv_grid.applies(*big, (1, 1), pads, 2, 4)
-    assert not conv_grid.applies((128, 1, 28, 28), (32, 1, 3, 3), (1, 1), pads, 1, 4)  # 9 window rows
-    assert not conv_grid.applies((128, 128, 3, 3), (128, 128, 3, 3), (1, 1), pads, 1, 4)  # 5x5 padded
+    assert conv_grid.applies(*big, (1, 1), pads, (1, 1), 1, 4)
+    assert not conv_grid.applies(*big, (2, 2), pads, (1, 1), 1, 4)
+    assert not conv_grid.applies(*big, (1, 1), pads, (1, 1), 2, 4)
+    assert not conv_grid.applies((128, 1, 28, 28), (32, 1, 3, 3), (1, 1), pads, (1, 1), 1, 4)  # 9 window rows
+    assert not conv_grid.applies((128, 128, 3, 3), (128, 128, 3, 3), (1, 1), pads, (1, 1), 1, 4)  # 5x5 padded
+    assert not conv_grid.applies(*big, (1, 1), ((3, 3), (1, 1)), (1, 1), 1, 4)  # padding beyond the kernel
+    assert conv_grid.applies(*big, (1, 1), ((4, 4), (1, 1)), (2, 1), 1, 4)  # ... within it once dilated
     per_thread = 32 * 9 * 30 * 30 * 4
     old = backend.memory_budget()
     try:
         convpool.set_memory_budget(per_thread * backend.num_threads() - 1)
-        assert not conv_grid.applies(*big, (1, 1), pads, 1, 4)
+        assert not conv_grid.applies(*big, (1, 1), pads, (1, 1), 1, 4)
     finally:
         convpool.set_memory_budget(old)
 

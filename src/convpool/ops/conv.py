@@ -334,7 +334,7 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
     nd = len(stride)
     if _is_depthwise(w.data, groups):
         return _depthwise_convolution(x, w, b, stride, pads, dilation, out)
-    if conv_grid.applies(x.shape, w.shape, stride, pads, groups, x.data.itemsize):
+    if conv_grid.applies(x.shape, w.shape, stride, pads, dilation, groups, x.data.itemsize):
         return conv_grid.convolution(x, w, b, pads, dilation, out)
     x_pad = pad_spatial(x.data, pads)
     keep_cols = w.requires_grad and is_grad_enabled()

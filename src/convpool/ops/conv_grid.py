@@ -1,15 +1,17 @@
 """Stride-1 convolution one sample at a time, on the flattened padded image ("grid").
 
 Flatten one padded sample to (C, Hp*Wp). Kernel position (i, j) then reads the pixels at a
-fixed flat offset i*Wp + j from the output's, so its rows of the window matrix are one
-contiguous slice of that flat buffer, and the input gradient adds back one contiguous
-slice per position. The price: outputs are computed on the whole padded width (Wp columns
-per output row, of which the last Wp - W_out are thrown away), a few percent more work.
+fixed flat offset i*Wp + j from the output's, so the window matrix is one strided view of
+that flat buffer, copied in a single pass. The price: outputs are computed on the whole
+padded width (Wp columns per output row, of which the last Wp - W_out are thrown away), a
+few percent more work.
 
     cols[c, k, g] = x_flat[c, g + offset_k]        g over out_rows * Wp grid positions
     y_grid        = W (O, C*K) @ cols (C*K, G)     y[n] = the valid columns of y_grid
     gW^T         += cols @ gy_grid^T               (gy_grid is zero outside the valid columns)
-    gcols         = W^T @ gy_grid,  gx_flat[c, g + offset_k] += gcols[c, k, g]
+    gx            = the same forward, of gy padded by d(K-1) - pad, with W flipped and its
+                    two channel axes swapped (the input gradient of a stride-1 convolution
+                    is a "full" convolution of the output gradient)
 
 Each sample's buffers stay in the core's cache between the copy and the product, the output
 comes out in (N, C, H, W) order with no transpose, and the batch is split over threads
@@ -23,20 +25,21 @@ from __future__ import annotations
 from .. import backend
 from ..backend import array_module, parallel_for
 from ..tensor import Tensor
-from .im2col import kernel_offsets, prod
+from .im2col import prod
 
 
 class Grid:
-    """Geometry of one padded sample laid flat: tap offsets, grid size, valid columns."""
+    """Geometry of one padded sample laid flat: the window view, grid size, valid columns."""
 
     def __init__(self, spatial, kernel, dilation, pads, out) -> None:
         self.padded = tuple(n + lo + hi for n, (lo, hi) in zip(spatial, pads, strict=True))
         self.pads, self.spatial, self.out = tuple(pads), tuple(spatial), tuple(out)
-        strides = [prod(self.padded[i + 1:]) for i in range(len(self.padded))]
-        self.offsets = [sum(k * d * s for k, d, s in zip(offset, dilation, strides, strict=True))
-                        for offset in kernel_offsets(kernel)]
-        self.size = out[0] * strides[0]  # grid positions: every output row at full padded width
-        self.length = max(prod(self.padded), max(self.offsets) + self.size)  # room for the last tap's reads
+        self.kernel, self.dilation = tuple(kernel), tuple(dilation)
+        flat_strides = [prod(self.padded[i + 1:]) for i in range(len(self.padded))]
+        self.tap_strides = tuple(s * d for s, d in zip(flat_strides, dilation, strict=True))
+        reach = sum((k - 1) * s for k, s in zip(kernel, self.tap_strides, strict=True))
+        self.size = out[0] * flat_strides[0]  # grid positions: every output row at full padded width
+        self.length = max(prod(self.padded), reach + self.size)  # room for the last tap's reads
 
     def interior(self, flat):
         """The unpadded sample inside a flat (C, length) buffer, as a (C, *spatial) view."""
@@ -49,31 +52,31 @@ class Grid:
         shaped = grid.reshape((grid.shape[0], self.out[0]) + self.padded[1:])
         return shaped[(slice(None), slice(None)) + tuple(slice(0, o) for o in self.out[1:])]
 
-    def fill_cols(self, flat, cols) -> None:
-        """cols (C, K, size) <- the window rows of the sample in `flat`."""
-        for k, offset in enumerate(self.offsets):
-            cols[:, k] = flat[:, offset:offset + self.size]
-
-    def scatter(self, cols, flat) -> None:
-        """flat (C, length) <- the sum of cols (C, K, size) at each tap's offset (col2im)."""
-        flat[...] = 0
-        for k, offset in enumerate(self.offsets):
-            flat[:, offset:offset + self.size] += cols[:, k]
+    def windows(self, flat):
+        """Read-only view (C, *kernel, size) of a flat (C, length) buffer: the window matrix."""
+        xp = array_module(flat)
+        item = flat.itemsize
+        return xp.lib.stride_tricks.as_strided(
+            flat, (flat.shape[0],) + self.kernel + (self.size,),
+            (flat.strides[0],) + tuple(s * item for s in self.tap_strides) + (item,), writeable=False)
 
 
 MIN_WINDOW = 32  # rows of the window matrix (channels x kernel positions); below, one big product wins
 MIN_AREA = 64  # padded pixels per sample; below, per-sample work costs more than it saves
 
 
-def applies(x_shape, w_shape, stride, pads, groups: int, itemsize: int) -> bool:
-    """Stride 1, no groups, images and windows big enough to gain (measured on 2 cores, see
+def applies(x_shape, w_shape, stride, pads, dilation, groups: int, itemsize: int) -> bool:
+    """Stride 1, no groups, padding within the kernel's reach (so the input gradient is a
+    convolution too), images and windows big enough to gain (measured on 2 cores, see
     benchmarks/README.md), and one window matrix per thread within the memory budget."""
     if groups != 1 or any(s != 1 for s in stride) or w_shape[1] * prod(w_shape[2:]) < MIN_WINDOW:
+        return False
+    if any(max(lo, hi) > d * (k - 1) for (lo, hi), d, k in zip(pads, dilation, w_shape[2:], strict=True)):
         return False
     padded = prod(n + lo + hi for n, (lo, hi) in zip(x_shape[2:], pads, strict=True))
     if padded < MIN_AREA:
         return False
-    per_thread = w_shape[1] * prod(w_shape[2:]) * padded * itemsize
+    per_thread = max(w_shape[0], w_shape[1]) * prod(w_shape[2:]) * padded * itemsize
     return per_thread * backend.num_threads() <= backend.memory_budget()
 
 
@@ -101,15 +104,16 @@ def forward(x, w, grid: Grid, bias=None):
 
     def part(start: int, stop: int) -> None:
         flat = xp.zeros((channels, grid.length), dtype=x.dtype)  # the padding stays zero
-        inside = grid.interior(flat)
-        cols = xp.empty((channels, taps, together, grid.size), dtype=x.dtype)
+        inside, windows = grid.interior(flat), grid.windows(flat)
+        cols = xp.empty((channels,) + grid.kernel + (together, grid.size), dtype=x.dtype)
         y_grid = xp.empty((n_out, together, grid.size), dtype=x.dtype)
         for first in range(start, stop, together):
             count = min(together, stop - first)
             for b in range(count):
                 inside[...] = x[first + b]
-                grid.fill_cols(flat, cols[:, :, b])
-            xp.matmul(w_mat, cols[:, :, :count].reshape(channels * taps, -1), out=y_grid[:, :count].reshape(n_out, -1))
+                cols[..., b, :] = windows
+            xp.matmul(w_mat, cols[..., :count, :].reshape(channels * taps, -1),
+                      out=y_grid[:, :count].reshape(n_out, -1))
             for b in range(count):
                 y[first + b] = grid.valid(y_grid[:, b])
                 if bias is not None:
@@ -119,44 +123,42 @@ def forward(x, w, grid: Grid, bias=None):
     return y
 
 
-def backward(gy, x, w, grid: Grid, need_input: bool, need_weight: bool):
-    """(gx, gw) of y = forward(x, w) given gy (N, O, *out); either may be skipped (None)."""
+def input_gradient(gy, w, grid: Grid):
+    """gx (N, C, *spatial) from gy (N, O, *out): a stride-1 "full" convolution of gy with the
+    flipped kernel, its channel axes swapped (gx[c] = sum over o, k of w[o, c, K-1-k] gy[o])."""
+    xp = array_module(gy)
+    nd = len(grid.out)
+    flipped = xp.ascontiguousarray(w.swapaxes(0, 1)[(slice(None), slice(None)) + (slice(None, None, -1),) * nd])
+    pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for (lo, hi), d, k in zip(grid.pads, grid.dilation, grid.kernel,
+                                                                                 strict=True))
+    return forward(gy, flipped, Grid(grid.out, grid.kernel, grid.dilation, pads, grid.spatial))
+
+
+def weight_gradient(gy, x, w, grid: Grid):
+    """gW (O, C, *kernel) = sum over samples of gy_grid @ cols^T."""
     xp = array_module(gy)
     n_out, channels, taps = w.shape[0], w.shape[1], prod(w.shape[2:])
     n_batch = gy.shape[0]
-    w_t = w.reshape(n_out, -1).T
-    gx = xp.empty(x.shape, dtype=gy.dtype) if need_input else None
     partial_gw = {}
     together = samples_per_product(grid, n_batch, channels * taps * gy.itemsize)
 
     def part(start: int, stop: int) -> None:
-        flat = xp.zeros((channels, grid.length), dtype=gy.dtype)  # x's sample: its padding stays zero
-        flat_gx = xp.empty((channels, grid.length), dtype=gy.dtype)  # the input gradient's, padding included
-        inside, inside_gx = grid.interior(flat), grid.interior(flat_gx)
-        cols = xp.empty((channels, taps, together, grid.size), dtype=gy.dtype)
+        flat = xp.zeros((channels, grid.length), dtype=gy.dtype)  # the padding stays zero
+        inside, windows = grid.interior(flat), grid.windows(flat)
+        cols = xp.empty((channels,) + grid.kernel + (together, grid.size), dtype=gy.dtype)
         gy_grid = xp.zeros((n_out, together, grid.size), dtype=gy.dtype)  # outside the valid columns: zero
-        gw_t = xp.zeros((channels * taps, n_out), dtype=gy.dtype) if need_weight else None
+        gw_t = xp.zeros((channels * taps, n_out), dtype=gy.dtype)
         for first in range(start, stop, together):
             count = min(together, stop - first)
             for b in range(count):
                 grid.valid(gy_grid[:, b])[...] = gy[first + b]
-            gy_mat = gy_grid[:, :count].reshape(n_out, -1)
-            cols_mat = cols[:, :, :count].reshape(channels * taps, -1)
-            if need_weight:
-                for b in range(count):
-                    inside[...] = x[first + b]
-                    grid.fill_cols(flat, cols[:, :, b])
-                gw_t += cols_mat @ gy_mat.T
-            if need_input:
-                xp.matmul(w_t, gy_mat, out=cols_mat)
-                for b in range(count):
-                    grid.scatter(cols[:, :, b], flat_gx)
-                    gx[first + b] = inside_gx
+                inside[...] = x[first + b]
+                cols[..., b, :] = windows
+            gw_t += cols[..., :count, :].reshape(channels * taps, -1) @ gy_grid[:, :count].reshape(n_out, -1).T
         partial_gw[start] = gw_t
 
     parallel_for(n_batch, part, min_size=1, elements=gy.size * channels * taps, single_thread_blas=True)
-    gw = sum(partial_gw.values()).T.reshape(w.shape) if need_weight else None
-    return gx, gw
+    return sum(partial_gw.values()).T.reshape(w.shape)
 
 
 def convolution(x: Tensor, w: Tensor, b: Tensor | None, pads, dilation, out) -> Tensor:
@@ -166,7 +168,8 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, pads, dilation, out) -> 
     y = forward(x.data, w.data, grid, None if b is None else b.data)
 
     def grad_fn(gy):
-        gx, gw = backward(gy, x.data, w.data, grid, need_input=x.requires_grad, need_weight=w.requires_grad)
+        gx = input_gradient(gy, w.data, grid) if x.requires_grad else None
+        gw = weight_gradient(gy, x.data, w.data, grid) if w.requires_grad else None
         gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
         return (gx, gw) + ((gb,) if b is not None else ())
 
