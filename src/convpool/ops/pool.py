@@ -123,14 +123,16 @@ def _fold_max(x_pad, taps, y, winner, nan_aware: bool) -> None:
         return
     winner[...] = 0
     beaten = xp.empty(y.shape, dtype=bool)
-    step = xp.empty(y.shape, dtype=winner.dtype)
+    small = winner.dtype == xp.uint8
+    # bool * int casts element by element; a uint8 view of the same bytes multiplies at full speed
+    step = beaten.view(xp.uint8) if small else xp.empty(y.shape, dtype=winner.dtype)
     for i, t in enumerate(taps[1:], 1):
         v = x_pad[t]
         xp.greater(v, y, out=beaten)
         if nan_aware:
             beaten |= xp.isnan(v)
         xp.maximum(y, v, out=y)
-        xp.multiply(beaten, winner.dtype.type(i), out=step)
+        xp.multiply(step if small else beaten, winner.dtype.type(i), out=step)
         xp.maximum(winner, step, out=winner)
 
 
