@@ -53,6 +53,28 @@ def test_batch_norm_training_matches_torch_and_updates_running_stats(seed, dtype
 
 
 @needs_torch
+@pytest.mark.parametrize("which", ["both", "weight only", "bias only"])
+def test_batch_norm_training_on_a_batch_split_over_threads(which):
+    """Large enough for the channels to be shared out over threads (forward and backward),
+    with weight and bias each present or absent."""
+    rng = numpy.random.default_rng(7)
+    x = rng.standard_normal((16, 9, 24, 23)) * 2 + 1
+    assert x.size > convpool.backend.SERIAL_BELOW
+    w, b = rng.standard_normal(9), rng.standard_normal(9)
+    pick = {"both": (w, b), "weight only": (w, None), "bias only": (None, b)}[which]
+    arrays = [a for a in pick if a is not None]
+
+    def call(fn):
+        def run(x, *given):
+            given = iter(given)
+            weight, bias = (next(given) if a is not None else None for a in pick)
+            return fn(x, None, None, weight, bias, training=True)
+        return run
+
+    compare(call(batch_norm), call(_F().batch_norm), x, *arrays)
+
+
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("seed", range(6))
 def test_batch_norm_eval_matches_torch(seed, dtype):

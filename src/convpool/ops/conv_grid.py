@@ -41,24 +41,29 @@ class Grid:
         self.size = out[0] * flat_strides[0]  # grid positions: every output row at full padded width
         self.length = max(prod(self.padded), reach + self.size)  # room for the last tap's reads
 
+    def buffer(self, xp, channels: int, samples: int, dtype):
+        """A zeroed (C, samples, length) buffer: the padding written once, never again."""
+        return xp.zeros((channels, samples, self.length), dtype=dtype)
+
     def interior(self, flat):
-        """The unpadded sample inside a flat (C, length) buffer, as a (C, *spatial) view."""
-        image = flat[:, :prod(self.padded)].reshape((flat.shape[0],) + self.padded)
-        return image[(slice(None),) + tuple(slice(lo, lo + n) for (lo, _), n in
-                                            zip(self.pads, self.spatial, strict=True))]
+        """The unpadded samples inside a (C, S, length) buffer, as a (C, S, *spatial) view."""
+        image = flat[:, :, :prod(self.padded)].reshape(flat.shape[:2] + self.padded)
+        return image[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for (lo, _), n in
+                                                        zip(self.pads, self.spatial, strict=True))]
 
     def valid(self, grid):
-        """The real outputs inside a (O, size) grid, as a (O, *out) view."""
-        shaped = grid.reshape((grid.shape[0], self.out[0]) + self.padded[1:])
-        return shaped[(slice(None), slice(None)) + tuple(slice(0, o) for o in self.out[1:])]
+        """The real outputs inside a (O, S, size) grid, as a (O, S, *out) view."""
+        shaped = grid.reshape(grid.shape[:2] + (self.out[0],) + self.padded[1:])
+        return shaped[(slice(None),) * 3 + tuple(slice(0, o) for o in self.out[1:])]
 
     def windows(self, flat):
-        """Read-only view (C, *kernel, size) of a flat (C, length) buffer: the window matrix."""
+        """Read-only view (C, *kernel, S, size) of a (C, S, length) buffer: the window matrix."""
         xp = array_module(flat)
         item = flat.itemsize
         return xp.lib.stride_tricks.as_strided(
-            flat, (flat.shape[0],) + self.kernel + (self.size,),
-            (flat.strides[0],) + tuple(s * item for s in self.tap_strides) + (item,), writeable=False)
+            flat, (flat.shape[0],) + self.kernel + (flat.shape[1], self.size),
+            (flat.strides[0],) + tuple(s * item for s in self.tap_strides) + (flat.strides[1], item),
+            writeable=False)
 
 
 MIN_WINDOW = 32  # rows of the window matrix (channels x kernel positions); below, one big product wins
@@ -103,21 +108,20 @@ def forward(x, w, grid: Grid, bias=None):
     together = samples_per_product(grid, n_batch, channels * taps * x.itemsize)
 
     def part(start: int, stop: int) -> None:
-        flat = xp.zeros((channels, grid.length), dtype=x.dtype)  # the padding stays zero
+        flat = grid.buffer(xp, channels, together, x.dtype)
         inside, windows = grid.interior(flat), grid.windows(flat)
         cols = xp.empty((channels,) + grid.kernel + (together, grid.size), dtype=x.dtype)
         y_grid = xp.empty((n_out, together, grid.size), dtype=x.dtype)
         for first in range(start, stop, together):
             count = min(together, stop - first)
-            for b in range(count):
-                inside[...] = x[first + b]
-                cols[..., b, :] = windows
+            samples = slice(first, first + count)
+            inside[:, :count] = x[samples].swapaxes(0, 1)
+            cols[..., :count, :] = windows[..., :count, :]
             xp.matmul(w_mat, cols[..., :count, :].reshape(channels * taps, -1),
                       out=y_grid[:, :count].reshape(n_out, -1))
-            for b in range(count):
-                y[first + b] = grid.valid(y_grid[:, b])
-                if bias is not None:
-                    y[first + b] += bias.reshape(bias_shape)
+            y[samples] = grid.valid(y_grid[:, :count]).swapaxes(0, 1)
+            if bias is not None:
+                y[samples] += bias.reshape(bias_shape)
 
     parallel_for(n_batch, part, min_size=1, elements=y.size * channels * taps, single_thread_blas=True)
     return y
@@ -143,17 +147,18 @@ def weight_gradient(gy, x, w, grid: Grid):
     together = samples_per_product(grid, n_batch, channels * taps * gy.itemsize)
 
     def part(start: int, stop: int) -> None:
-        flat = xp.zeros((channels, grid.length), dtype=gy.dtype)  # the padding stays zero
+        flat = grid.buffer(xp, channels, together, gy.dtype)
         inside, windows = grid.interior(flat), grid.windows(flat)
         cols = xp.empty((channels,) + grid.kernel + (together, grid.size), dtype=gy.dtype)
         gy_grid = xp.zeros((n_out, together, grid.size), dtype=gy.dtype)  # outside the valid columns: zero
+        gy_valid = grid.valid(gy_grid)
         gw_t = xp.zeros((channels * taps, n_out), dtype=gy.dtype)
         for first in range(start, stop, together):
             count = min(together, stop - first)
-            for b in range(count):
-                grid.valid(gy_grid[:, b])[...] = gy[first + b]
-                inside[...] = x[first + b]
-                cols[..., b, :] = windows
+            samples = slice(first, first + count)
+            gy_valid[:, :count] = gy[samples].swapaxes(0, 1)
+            inside[:, :count] = x[samples].swapaxes(0, 1)
+            cols[..., :count, :] = windows[..., :count, :]
             gw_t += cols[..., :count, :].reshape(channels * taps, -1) @ gy_grid[:, :count].reshape(n_out, -1).T
         partial_gw[start] = gw_t
 
