@@ -25,7 +25,7 @@ CONV = {1: conv1d, 2: conv2d, 3: conv3d}
 @pytest.fixture
 def everywhere(monkeypatch):
     """Take the grid path for every stride-1, ungrouped conv, however small."""
-    monkeypatch.setattr(conv_grid, "MIN_WINDOW", 0)
+    monkeypatch.setattr(conv_grid, "MAX_WASTE", float("inf"))
     monkeypatch.setattr(conv_grid, "MIN_AREA", 0)
 
 
@@ -105,7 +105,8 @@ def test_samples_taken_together_give_the_same_result(columns, everywhere, monkey
     x, w, b = rng.standard_normal((9, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
     grid = conv_grid.Grid((6, 5), (3, 3), (1, 1), ((1, 1), (1, 1)), (6, 5))
     monkeypatch.setattr(conv_grid, "GRID_COLUMNS", columns)
-    together = conv_grid.samples_per_product(grid, 9, 3 * 9 * 8)
+    monkeypatch.setattr(conv_grid, "GRID_ELEMENTS", 0)
+    together = conv_grid.samples_per_product(grid, 9, 3 * 9 * 8, 3 * 9)
     assert together == {1: 1, 90: 3, 10_000: -(-9 // backend.num_threads())}[columns]
     xt, wt, bt = (convpool.tensor(a, requires_grad=True) for a in (x, w, b))
     y = conv2d(xt, wt, bt, padding=1)
@@ -145,14 +146,16 @@ def test_only_the_needed_gradient_is_computed(everywhere):
 
 
 def test_dispatch_rules():
-    """Stride 1 and no groups only; tiny windows or images keep the one-big-product path; one
-    window matrix per thread must fit the memory budget."""
+    """Stride 1 and no groups only; tiny images, or grids mostly thrown away, keep the
+    one-big-product path; one window matrix per thread must fit the memory budget."""
     big = ((128, 32, 28, 28), (32, 32, 3, 3))
     pads = ((1, 1), (1, 1))
     assert conv_grid.applies(*big, (1, 1), pads, (1, 1), 1, 4)
     assert not conv_grid.applies(*big, (2, 2), pads, (1, 1), 1, 4)
     assert not conv_grid.applies(*big, (1, 1), pads, (1, 1), 2, 4)
-    assert not conv_grid.applies((128, 1, 28, 28), (32, 1, 3, 3), (1, 1), pads, (1, 1), 1, 4)  # 9 window rows
+    assert conv_grid.applies((128, 1, 28, 28), (32, 1, 3, 3), (1, 1), pads, (1, 1), 1, 4)  # one channel too
+    unpadded = ((0, 0), (0, 0))
+    assert not conv_grid.applies((128, 6, 14, 14), (16, 6, 5, 5), (1, 1), unpadded, (1, 1), 1, 4)  # 140 for 100
     assert not conv_grid.applies((128, 128, 3, 3), (128, 128, 3, 3), (1, 1), pads, (1, 1), 1, 4)  # 5x5 padded
     assert not conv_grid.applies(*big, (1, 1), ((3, 3), (1, 1)), (1, 1), 1, 4)  # padding beyond the kernel
     assert conv_grid.applies(*big, (1, 1), ((4, 4), (1, 1)), (2, 1), 1, 4)  # ... within it once dilated
@@ -169,10 +172,10 @@ def test_peak_memory_is_per_sample_not_per_batch(everywhere):
     """No batch-sized window matrix: the forward's extra memory is the output plus small
     per-thread buffers."""
     rng = numpy.random.default_rng(6)
-    x = convpool.tensor(rng.standard_normal((32, 8, 20, 20)))
+    x = convpool.tensor(rng.standard_normal((128, 8, 20, 20)))
     w = convpool.tensor(rng.standard_normal((4, 8, 3, 3)), requires_grad=True)
-    output = 32 * 4 * 20 * 20 * 8
-    batch_window_matrix = 32 * 8 * 9 * 20 * 20 * 8
+    output = 128 * 4 * 20 * 20 * 8
+    batch_window_matrix = 128 * 8 * 9 * 20 * 20 * 8
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
@@ -180,10 +183,10 @@ def test_peak_memory_is_per_sample_not_per_batch(everywhere):
         peak = tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
-    assert y.shape == (32, 4, 20, 20)
+    assert y.shape == (128, 4, 20, 20)
     grid = conv_grid.Grid((20, 20), (3, 3), (1, 1), ((1, 1), (1, 1)), (20, 20))
-    together = conv_grid.samples_per_product(grid, 32, 8 * 9 * 8)
-    per_thread = (together * (8 * 9 + 4) * grid.size + 8 * grid.length) * 8  # windows, product, flat sample
+    together = conv_grid.samples_per_product(grid, 128, 8 * 9 * 8, 8 * 9)
+    per_thread = together * ((8 * 9 + 4) * grid.size + 8 * grid.length) * 8  # windows, product, flat samples
     assert peak <= 1.1 * (output + backend.num_threads() * per_thread), (peak, output, per_thread)
     assert peak < batch_window_matrix / 4
 

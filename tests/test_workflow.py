@@ -116,6 +116,19 @@ def test_bad_input_is_one_line_and_exit_code_2(args, message, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_tta_without_augment_gets_a_note(idx_folder, tmp_path):
+    """Mirror images the network never trained on can cost accuracy: train says so."""
+    note = "--tta without --augment scores mirror images the network never saw"
+    plain = _run("train", "--data", str(idx_folder), "--epochs", "1", "--batch-size", "32", "--tta",
+                 "--out", str(tmp_path / "a"), "--no-progress")
+    assert plain.returncode == 0, plain.stderr
+    assert note in plain.stdout
+    augmented = _run("train", "--data", str(idx_folder), "--epochs", "1", "--batch-size", "32", "--tta", "--augment",
+                     "--out", str(tmp_path / "b"), "--no-progress")
+    assert augmented.returncode == 0, augmented.stderr
+    assert note not in augmented.stdout
+
+
 def test_fast_cnn_whitens_from_the_data_and_scores_with_mirror_images(idx_folder, tmp_path):
     out = tmp_path / "fast"
     result = _run("train", "--data", str(idx_folder), "--model", "fast-cnn", "--epochs", "4", "--batch-size", "16",

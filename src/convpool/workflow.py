@@ -124,6 +124,9 @@ def train_command(args) -> int:
         raise ValueError(f"--crop-padding {crop_padding}: needs --augment and a value of 0 or more")
     if tta and spec["kind"] != "image":
         raise ValueError(f"--tta flips images; --model {model_name} reads sound")
+    if tta and not args.augment:
+        print("note: --tta without --augment scores mirror images the network never saw in training; that can "
+              "lower accuracy (the article CNN on Fashion-MNIST: 92.60% validation alone, 90.80% with mirrors)")
     if args.augment:
         if spec["kind"] != "image":
             print("--augment: crops and flips are for images; sound is trained as it is")

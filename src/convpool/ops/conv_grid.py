@@ -66,32 +66,37 @@ class Grid:
             writeable=False)
 
 
-MIN_WINDOW = 32  # rows of the window matrix (channels x kernel positions); below, one big product wins
 MIN_AREA = 64  # padded pixels per sample; below, per-sample work costs more than it saves
+MAX_WASTE = 1.35  # grid positions per real output; above, the thrown-away columns cost too much
 
 
 def applies(x_shape, w_shape, stride, pads, dilation, groups: int, itemsize: int) -> bool:
     """Stride 1, no groups, padding within the kernel's reach (so the input gradient is a
-    convolution too), images and windows big enough to gain (measured on 2 cores, see
-    benchmarks/README.md), and one window matrix per thread within the memory budget."""
-    if groups != 1 or any(s != 1 for s in stride) or w_shape[1] * prod(w_shape[2:]) < MIN_WINDOW:
+    convolution too), images big enough and few enough thrown-away grid columns to gain
+    (measured on 2 cores, see benchmarks/README.md), and one window matrix per thread within
+    the memory budget."""
+    if groups != 1 or any(s != 1 for s in stride):
         return False
     if any(max(lo, hi) > d * (k - 1) for (lo, hi), d, k in zip(pads, dilation, w_shape[2:], strict=True)):
         return False
-    padded = prod(n + lo + hi for n, (lo, hi) in zip(x_shape[2:], pads, strict=True))
-    if padded < MIN_AREA:
+    padded_sizes = [n + lo + hi for n, (lo, hi) in zip(x_shape[2:], pads, strict=True)]
+    padded = prod(padded_sizes)
+    out = [p - d * (k - 1) for p, d, k in zip(padded_sizes, dilation, w_shape[2:], strict=True)]
+    if padded < MIN_AREA or out[0] * prod(padded_sizes[1:]) > MAX_WASTE * prod(out):
         return False
     per_thread = max(w_shape[0], w_shape[1]) * prod(w_shape[2:]) * padded * itemsize
     return per_thread * backend.num_threads() <= backend.memory_budget()
 
 
-GRID_COLUMNS = 512  # samples are taken together until a product has at least this many columns
+GRID_COLUMNS = 512  # samples are taken together until a product has at least this many columns,
+GRID_ELEMENTS = 2**17  # and a window matrix of at least this many values (a few rows: many columns)
 
 
-def samples_per_product(grid: Grid, n_batch: int, bytes_per_column: int) -> int:
+def samples_per_product(grid: Grid, n_batch: int, bytes_per_column: int, rows: int = 1) -> int:
     """How many samples share one matrix product: enough columns to amortise BLAS's packing of
-    the weights, few enough that every thread gets work and the budget holds."""
-    wanted = -(-GRID_COLUMNS // grid.size)
+    the weights and Python's per-call cost, few enough that every thread gets work and the
+    budget holds. `rows` is the window matrix's (channels x kernel positions)."""
+    wanted = -(-max(GRID_COLUMNS, GRID_ELEMENTS // max(rows, 1)) // grid.size)
     per_thread = -(-n_batch // backend.num_threads())
     affordable = backend.memory_budget() // max(1, backend.num_threads() * bytes_per_column * grid.size)
     return max(1, min(wanted, per_thread, affordable))
@@ -105,7 +110,7 @@ def forward(x, w, grid: Grid, bias=None):
     w_mat = w.reshape(n_out, -1)
     y = xp.empty((n_batch, n_out) + grid.out, dtype=x.dtype)
     bias_shape = (-1,) + (1,) * len(grid.out)
-    together = samples_per_product(grid, n_batch, channels * taps * x.itemsize)
+    together = samples_per_product(grid, n_batch, channels * taps * x.itemsize, channels * taps)
 
     def part(start: int, stop: int) -> None:
         flat = grid.buffer(xp, channels, together, x.dtype)
@@ -144,7 +149,7 @@ def weight_gradient(gy, x, w, grid: Grid):
     n_out, channels, taps = w.shape[0], w.shape[1], prod(w.shape[2:])
     n_batch = gy.shape[0]
     partial_gw = {}
-    together = samples_per_product(grid, n_batch, channels * taps * gy.itemsize)
+    together = samples_per_product(grid, n_batch, channels * taps * gy.itemsize, channels * taps)
 
     def part(start: int, stop: int) -> None:
         flat = grid.buffer(xp, channels, together, gy.dtype)
