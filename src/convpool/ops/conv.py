@@ -12,6 +12,10 @@ Gradients, derived from y = W @ cols:
 and a transposed convolution's forward is exactly that input gradient, so it reuses it, and
 its own backward is a plain convolution: each formula is written once.
 
+Stride-1 convolutions without groups (most layers) take `conv_grid`'s sample-by-sample path
+instead, which builds no batch-sized window matrix; this module keeps the strided, grouped,
+depthwise and transposed cases, and the stride-1 ones that path declines.
+
 The window buffer is built in chunks (over the batch, then over output rows) so one call
 never holds more than `backend.memory_budget()` bytes of it. When a single chunk suffices,
 forward keeps `cols` for the weight gradient instead of rebuilding it.
