@@ -1,8 +1,8 @@
-"""Stride-1 convolution one sample at a time, on the flattened padded image ("grid").
+"""Stride-1 convolution a few samples at a time, on the flattened padded images ("grid").
 
-Flatten one padded sample to (C, Hp*Wp). Kernel position (i, j) then reads the pixels at a
-fixed flat offset i*Wp + j from the output's, so the window matrix is one strided view of
-that flat buffer, copied in a single pass. The price: outputs are computed on the whole
+Flatten a few padded samples to (C, samples, Hp*Wp). Kernel position (i, j) then reads the
+pixels at a fixed flat offset i*Wp + j from the output's, so the window matrix is one strided
+view of that buffer, copied in a single pass. The price: outputs are computed on the whole
 padded width (Wp columns per output row, of which the last Wp - W_out are thrown away), a
 few percent more work.
 
@@ -13,10 +13,10 @@ few percent more work.
                     two channel axes swapped (the input gradient of a stride-1 convolution
                     is a "full" convolution of the output gradient)
 
-Each sample's buffers stay in the core's cache between the copy and the product, the output
-comes out in (N, C, H, W) order with no transpose, and the batch is split over threads
-that each run a single-threaded matrix product. No window matrix is kept between forward
-and backward: backward rebuilds one sample's at a time, which costs less than keeping a
+The buffers stay in the core's cache between the copy and the product, the output comes
+out in (N, C, H, W) order with no transpose, and the batch is split over threads that each
+run a single-threaded matrix product. No window matrix is kept between forward and
+backward: backward rebuilds a few samples' at a time, which costs less than keeping a
 batch-sized one in memory. The same code serves 1-, 2- and 3-D convolutions.
 """
 
