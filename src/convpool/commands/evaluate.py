@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--png", help="also write the confusion matrix as a PNG image")
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                         help="score each image and its mirror image (default: as the network was trained)")
+    parser.add_argument("--tta-shift", type=int, default=None, metavar="N",
+                        help="with --tta: also score copies moved N pixels (default: as the network was trained)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action="store_true",
                         help="measure the final validation and test accuracy on each image and its mirror image "
                              "(mean of the two scores); recorded in the checkpoint, so evaluate does the same")
+    parser.add_argument("--tta-shift", type=int, default=0, metavar="N",
+                        help="with --tta: also score the image pair moved N pixels down-right and up-left "
+                             "(six passes; 1 suits --crop-padding 1 and up); recorded in the checkpoint too")
     parser.add_argument("--cutout", type=int, default=0, metavar="N",
                         help="with --augment: also zero a random NxN square of each image")
     parser.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing")

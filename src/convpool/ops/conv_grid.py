@@ -132,15 +132,24 @@ def forward(x, w, grid: Grid, bias=None):
     return y
 
 
+def transposed_kernel(w):
+    """The kernel of a stride-1 convolution's input gradient: w flipped in space, its two
+    channel axes swapped (gx[c] = sum over o, k of w[o, c, K-1-k] gy[o])."""
+    xp = array_module(w)
+    nd = w.ndim - 2
+    return xp.ascontiguousarray(w.swapaxes(0, 1)[(slice(None), slice(None)) + (slice(None, None, -1),) * nd])
+
+
+def full_pads(pads, dilation, kernel):
+    """The padding of that input gradient's convolution: d(K-1) - pad on each side."""
+    return tuple((d * (k - 1) - lo, d * (k - 1) - hi) for (lo, hi), d, k in zip(pads, dilation, kernel, strict=True))
+
+
 def input_gradient(gy, w, grid: Grid):
     """gx (N, C, *spatial) from gy (N, O, *out): a stride-1 "full" convolution of gy with the
-    flipped kernel, its channel axes swapped (gx[c] = sum over o, k of w[o, c, K-1-k] gy[o])."""
-    xp = array_module(gy)
-    nd = len(grid.out)
-    flipped = xp.ascontiguousarray(w.swapaxes(0, 1)[(slice(None), slice(None)) + (slice(None, None, -1),) * nd])
-    pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for (lo, hi), d, k in zip(grid.pads, grid.dilation, grid.kernel,
-                                                                                 strict=True))
-    return forward(gy, flipped, Grid(grid.out, grid.kernel, grid.dilation, pads, grid.spatial))
+    transposed kernel."""
+    pads = full_pads(grid.pads, grid.dilation, grid.kernel)
+    return forward(gy, transposed_kernel(w), Grid(grid.out, grid.kernel, grid.dilation, pads, grid.spatial))
 
 
 def weight_gradient(gy, x, w, grid: Grid):

@@ -104,7 +104,7 @@ def look(path: str, model_name: str, model: nn.Module, config: dict) -> NetworkV
     with no_grad():
         layers = feature_layers(model, x)
         # trained with --tta: scored as `convpool predict` scores it, with its mirror image
-        scores = scores_with_mirror(model, x) if mirrored else model(x)
+        scores = scores_with_mirror(model, x, config.get("tta_shift", 0)) if mirrored else model(x)
         probabilities = F.softmax(scores, 1).numpy()[0]
     names = list(config.get("class_names") or [str(i) for i in range(config["num_classes"])])
     return NetworkView(model_name, image, notes, layers, scores.numpy()[0], probabilities, names, mirrored)
