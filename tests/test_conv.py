@@ -219,6 +219,28 @@ def test_conv_gradients_by_central_differences(nd, groups):
                                                dilation=(1,) * (nd - 1) + (2,), groups=groups), x, w, b)
 
 
+@pytest.mark.parametrize("nd, padding, dilation", [(2, 1, 1), (2, "same", 1), (2, (0, 2), (1, 2)), (3, 1, 1)])
+def test_small_stride_1_input_gradient_is_a_convolution_not_col2im(nd, padding, dilation, monkeypatch):
+    """Images too small for the grid path: the input gradient is the convolution of gy with the
+    flipped, channel-swapped kernel; col2im's scattered adds are not used (and stride 2 still
+    uses them)."""
+    rng = numpy.random.default_rng(40 + nd)
+    sizes = (3, 4, 3)[:nd]
+    x = rng.standard_normal((3, 2) + sizes)
+    w = rng.standard_normal((3, 2) + (3,) * (nd - 1) + (2,))
+    b = rng.standard_normal(3)
+    assert not conv_grid.applies(x.shape, w.shape, (1,) * nd, ((1, 1),) * nd, (1,) * nd, 1, 8)
+    calls = []
+    original = conv_module.col2im
+    monkeypatch.setattr(conv_module, "col2im", lambda *a, **k: calls.append(1) or original(*a, **k))
+    dilation = dilation if isinstance(dilation, tuple) else (dilation,) * nd
+    dilation = dilation[:nd] + (1,) * (nd - len(dilation))
+    assert check_grad(lambda x, w, b: CONV[nd](x, w, b, padding=padding, dilation=dilation), x, w, b)
+    assert calls == []
+    assert check_grad(lambda x, w: CONV[nd](x, w, stride=2, padding=1), x, w)
+    assert calls
+
+
 @pytest.mark.parametrize("nd", [1, 2])
 def test_conv_same_even_kernel_and_depthwise_gradients_by_central_differences(nd):
     rng = numpy.random.default_rng(nd)

@@ -13,7 +13,7 @@ import convpool
 from convpool import nn, optim
 from convpool.checkpoint import CheckpointNotFoundError, load_checkpoint
 from convpool.data import ArrayDataset, Compose, DataLoader, RandomCrop, RandomHorizontalFlip
-from convpool.train import TrainingDiverged, evaluate, fit, format_confusion, per_class_table
+from convpool.train import TrainingDiverged, evaluate, fit, format_confusion, per_class_table, scores_with_mirror
 
 CLASSES = ["top", "left", "centre"]
 CONFIG = {"in_channels": 1, "num_classes": 3, "image_size": 8, "classes": CLASSES}
@@ -276,6 +276,37 @@ def test_evaluate_with_tta_scores_the_mean_of_each_image_and_its_mirror():
         float((plain.argmax(1) == labels).mean()))
     with pytest.raises(ValueError, match=r"tta flips images \(N, C, H, W\), got a batch of shape \(4, 1, 8\)"):
         evaluate(model, DataLoader(ArrayDataset(images.reshape(10, 1, 8), labels), batch_size=4), tta=True)
+
+
+def test_tta_shift_adds_the_moved_pairs_at_a_quarter_each():
+    rng = numpy.random.default_rng(6)
+    images = rng.standard_normal((7, 2, 5, 6)).astype(numpy.float32)
+    labels = rng.integers(0, 3, 7)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(60, 3))
+    weight, bias = model[1].weight.detach().numpy(), model[1].bias.detach().numpy()
+
+    def pair(x):  # the mean of the scores of x and of its mirror image
+        return ((x.reshape(7, -1) @ weight.T + bias) + (x[..., ::-1].reshape(7, -1) @ weight.T + bias)) / 2
+
+    down = numpy.zeros_like(images)  # moved 2 pixels down and right, zeros in the uncovered border
+    down[:, :, 2:, 2:] = images[:, :, :3, :4]
+    up = numpy.zeros_like(images)  # moved 2 pixels up and left
+    up[:, :, :3, :4] = images[:, :, 2:, 2:]
+    expected = pair(images) / 2 + pair(down) / 4 + pair(up) / 4
+    scores = scores_with_mirror(model, convpool.Tensor(images), shift=2).detach().numpy()
+    numpy.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+    numpy.testing.assert_allclose(scores_with_mirror(model, convpool.Tensor(images)).detach().numpy(), pair(images),
+                                  rtol=1e-5, atol=1e-5)
+    loader = DataLoader(ArrayDataset(images, labels), batch_size=3)
+    metrics = evaluate(model, loader, num_classes=3, tta=True, tta_shift=2)
+    assert metrics["accuracy"] == pytest.approx(float((expected.argmax(1) == labels).mean()))
+    assert metrics["n"] == 7
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match=f"shift must be a non-negative int, got {bad!r}"):
+            scores_with_mirror(model, convpool.Tensor(images), shift=bad)
+    with pytest.raises(ValueError, match=r"shift=5 needs a batch of images \(N, C, H, W\) larger than 5 pixels, "
+                                         r"got shape \(7, 2, 5, 6\)"):
+        scores_with_mirror(model, convpool.Tensor(images), shift=5)
 
 
 def test_confusion_and_per_class_tables():

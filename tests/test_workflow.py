@@ -108,6 +108,9 @@ def test_train_refuses_to_overwrite_a_run_and_resumes_it(trained_run, idx_folder
     (("train", "--val-split", "1.5", "--epochs", "1"), "--val-split must be in [0, 1)"),
     (("train", "--crop-padding", "2", "--epochs", "1"), "--crop-padding 2: needs --augment"),
     (("train", "--augment", "--crop-padding", "-1", "--epochs", "1"), "--crop-padding -1: needs --augment and a value"),
+    (("train", "--augment", "--tta-shift", "1", "--epochs", "1"), "--tta-shift 1: needs --tta and a value"),
+    (("train", "--augment", "--tta", "--tta-shift", "28", "--epochs", "1"), "--tta-shift 28: needs --tta"),
+    (("evaluate", "pretrained:fashion-mnist", "--tta", "--tta-shift", "30"), "--tta-shift 30: must be from 0 to 27"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(args, message, tmp_path):
     result = _run(*args, cwd=tmp_path)
@@ -127,6 +130,49 @@ def test_tta_without_augment_gets_a_note(idx_folder, tmp_path):
                      "--out", str(tmp_path / "b"), "--no-progress")
     assert augmented.returncode == 0, augmented.stderr
     assert note not in augmented.stdout
+
+
+def test_tta_shift_is_recorded_and_scored_by_evaluate_and_predict(idx_folder, tmp_path):
+    out = tmp_path / "shift"
+    result = _run("train", "--data", str(idx_folder), "--epochs", "1", "--batch-size", "32", "--augment", "--tta",
+                  "--tta-shift", "1", "--out", str(out), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "validation accuracy with mirror images (--tta) and copies moved 1 pixel " in result.stdout
+    test_line = "test accuracy with mirror images and copies moved 1 pixel "
+    test_accuracy = float(result.stdout.split(test_line)[1].split()[0])
+    from convpool import Tensor, no_grad
+    from convpool.checkpoint import build_from_checkpoint
+    from convpool.data import Compose, DataLoader, Normalize, ToFloat
+    from convpool.train import evaluate, scores_with_mirror
+    from convpool.workflow import load_split
+
+    model, checkpoint = build_from_checkpoint(out)
+    config = checkpoint.model_config
+    assert config["tta"] is True and config["tta_shift"] == 1
+    test_set = load_split(str(idx_folder), "test")
+    loader = DataLoader(test_set, batch_size=256, transform=Compose([ToFloat(), Normalize(config["mean"],
+                                                                                         config["std"])]))
+    by_hand = evaluate(model, loader, 3, tta=True, tta_shift=1)["accuracy"]
+    assert test_accuracy == pytest.approx(by_hand, abs=1e-4)
+    recorded = json.loads(_run("evaluate", str(out), "--data", str(idx_folder), "--json").stdout)
+    assert recorded["accuracy"] == pytest.approx(by_hand, abs=1e-4)  # the recorded shift is the default
+    unshifted = json.loads(_run("evaluate", str(out), "--data", str(idx_folder), "--json", "--tta-shift", "0").stdout)
+    assert unshifted["accuracy"] == pytest.approx(evaluate(model, loader, 3, tta=True)["accuracy"], abs=1e-4)
+    from PIL import Image
+
+    picture = numpy.zeros((12, 12), numpy.uint8)
+    picture[3, :7] = 250
+    Image.fromarray(picture).save(tmp_path / "bar.png")
+    predicted = _run("predict", str(out), str(tmp_path / "bar.png"), "--top-k", "3")
+    assert predicted.returncode == 0, predicted.stderr
+    printed = {line.split()[1]: float(line.split()[2]) for line in predicted.stdout.splitlines()
+               if line.strip()[:2] in ("1.", "2.", "3.")}
+    x = Normalize(config["mean"], config["std"])(ToFloat()(picture[None, None]))
+    with no_grad():
+        logits = scores_with_mirror(model, Tensor(x), 1).numpy()[0]
+    expected = numpy.exp(logits - logits.max()) / numpy.exp(logits - logits.max()).sum()
+    names = config["class_names"]
+    assert printed == pytest.approx({names[i]: round(float(expected[i]), 4) for i in range(3)}, abs=2e-4)
 
 
 def test_fast_cnn_whitens_from_the_data_and_scores_with_mirror_images(idx_folder, tmp_path):
