@@ -10,10 +10,10 @@ NAME = "train"
 HELP = "train a named model on labelled images and save checkpoints"
 ORDER = 20
 EPILOG = ("examples:\n  convpool train --data sample --model article-cnn --epochs 1\n"
-          "  convpool train --data fashion-mnist --epochs 6 --schedule onecycle --lr 3e-3\n"
+          "  convpool train --data fashion-mnist --epochs 7 --schedule onecycle --lr 3e-3 --val-every 7\n"
           "  convpool train --data cifar10-train-jpeg.zip --model fast-cnn --augment --crop-padding 2 --tta \\\n"
-          "      --optimizer sgd --lr 0.2 --weight-decay 5e-4 --schedule onecycle --label-smoothing 0.2 \\\n"
-          "      --batch-size 256 --epochs 15\n"
+          "      --tta-shift 1 --optimizer sgd --lr 0.2 --weight-decay 5e-4 --schedule onecycle \\\n"
+          "      --label-smoothing 0.2 --batch-size 256 --epochs 19 --val-every 19\n"
           "  convpool train --data fsdd-train-wav.zip --model audio-cnn2d --epochs 10")
 
 
