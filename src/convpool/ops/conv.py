@@ -13,8 +13,10 @@ and a transposed convolution's forward is exactly that input gradient, so it reu
 its own backward is a plain convolution: each formula is written once.
 
 Stride-1 convolutions without groups (most layers) take `conv_grid`'s sample-by-sample path
-instead, which builds no batch-sized window matrix; this module keeps the strided, grouped,
-depthwise and transposed cases, and the stride-1 ones that path declines.
+instead, which builds no batch-sized window matrix; convolutions whose output rows are a
+few pixels long take `conv_batch_last`'s, which lays the batch innermost so every copy runs
+the batch's length. This module keeps the other strided, grouped, depthwise and transposed
+cases.
 
 The window buffer is built in chunks (over the batch, then over output rows) so one call
 never holds more than `backend.memory_budget()` bytes of it. When a single chunk suffices,
@@ -27,7 +29,7 @@ from .. import backend
 from ..backend import array_module, parallel_copy, parallel_for
 from ..shapes import output_length, same_padding, transposed_output_length
 from ..tensor import Tensor, is_grad_enabled
-from . import conv_grid
+from . import conv_batch_last, conv_grid
 from .args import check_input, check_same_dtype, ntuple, spatial_names
 from .im2col import clipped_tap, col2im, crop_spatial, kernel_offsets, pad_spatial, prod, unpad, windows
 
@@ -340,6 +342,8 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
         return _depthwise_convolution(x, w, b, stride, pads, dilation, out)
     if conv_grid.applies(x.shape, w.shape, stride, pads, dilation, groups, x.data.itemsize):
         return conv_grid.convolution(x, w, b, pads, dilation, out)
+    if conv_batch_last.applies(x.shape, w.shape, out, groups, x.data.itemsize):
+        return conv_batch_last.convolution(x, w, b, stride, pads, dilation, out)
     x_pad = pad_spatial(x.data, pads)
     keep_cols = w.requires_grad and is_grad_enabled()
     y, cols = _forward(x_pad, w.data, stride, dilation, groups, out, keep_cols, None if b is None else b.data)

@@ -1,0 +1,109 @@
+"""Convolution of small images with the batch as the innermost axis: (C, *spatial, N).
+
+On images of a few pixels (the 3x3 maps at the end of a CIFAR network) the usual window
+matrix, columns ordered (sample, output position), is copied in runs of 3 or so values, and
+NumPy's copy loops crawl. Laid out batch-last, every run is the whole batch long:
+
+    xt[c, *p, n]            = x_pad[n, c, *p]                     (one transposing copy)
+    cols[c, k, o, n]        = xt[c, o*S + k*D, n]                 (runs of N values)
+    y_t (O, o*N)            = W (O, C*K) @ cols (C*K, o*N)         (one BLAS call)
+    gW                      = gy_t @ cols^T
+    gxt[c, o*S + k*D, n]   += (W^T @ gy_t)[c, k, o, n]            (adds in runs of N values)
+
+Any stride, dilation and padding; no groups. Used when the output rows are short and the
+whole window matrix fits the memory budget.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..backend import array_module, parallel_copy, parallel_for
+from ..tensor import Tensor, is_grad_enabled
+from .im2col import kernel_offsets, pad_spatial, prod, unpad
+
+MAX_ROW = 8  # output rows shorter than this copy slowly in (sample, position) order
+MIN_BATCH = 16  # and the batch must be long enough to make the runs worth it
+
+
+def applies(x_shape, w_shape, out, groups: int, itemsize: int) -> bool:
+    """No groups, short output rows, a batch of at least MIN_BATCH, and the window matrix
+    within the memory budget (it is built whole)."""
+    if groups != 1 or x_shape[0] < MIN_BATCH or out[-1] >= MAX_ROW:
+        return False
+    cols = x_shape[0] * x_shape[1] * prod(w_shape[2:]) * prod(out) * itemsize
+    return cols <= backend.memory_budget()
+
+
+def _batch_last(a):
+    """(N, C, *S) -> a contiguous (C, *S, N)."""
+    return parallel_copy(a.transpose(tuple(range(1, a.ndim)) + (0,)))
+
+
+def _windows(xt, kernel, stride, dilation, out):
+    """Read-only view (C, *kernel, *out, N) of a batch-last padded input."""
+    xp = array_module(xt)
+    nd, st = len(kernel), xt.strides
+    shape = (xt.shape[0],) + tuple(kernel) + tuple(out) + (xt.shape[-1],)
+    strides = ((st[0],) + tuple(st[1 + i] * dilation[i] for i in range(nd))
+               + tuple(st[1 + i] * stride[i] for i in range(nd)) + (st[-1],))
+    return xp.lib.stride_tricks.as_strided(xt, shape, strides, writeable=False)
+
+
+def forward(x_pad, w, stride, dilation, out, bias=None, keep_cols: bool = False):
+    """(y (N, O, *out), the window matrix (C*K, out*N) if keep_cols else None)."""
+    xp = array_module(x_pad)
+    n_batch, n_out = x_pad.shape[0], w.shape[0]
+    cols = parallel_copy(_windows(_batch_last(x_pad), w.shape[2:], stride, dilation, out))
+    cols = cols.reshape(-1, prod(out) * n_batch)
+    y_t = xp.matmul(w.reshape(n_out, -1), cols)
+    if bias is not None:
+        y_t += bias[:, None]
+    y = parallel_copy(y_t.reshape(-1, n_batch).T).reshape((n_batch, n_out) + tuple(out))
+    return y, (cols if keep_cols else None)
+
+
+def backward(gy, w, padded_shape, stride, dilation, cols, need_input: bool, need_weight: bool):
+    """(gx_pad (N, C, *padded) or None, gw or None) from gy (N, O, *out)."""
+    xp = array_module(gy)
+    n_batch, n_out = gy.shape[0], w.shape[0]
+    kernel, out, nd = w.shape[2:], gy.shape[2:], gy.ndim - 2
+    gy_t = parallel_copy(gy.reshape(n_batch, -1).T).reshape(n_out, -1)  # (O, out*N)
+    w_mat = w.reshape(n_out, -1)
+    gw = None
+    if need_weight:  # the long shared axis last on both sides: BLAS's fast case (see conv._weight_grad)
+        gw = (cols @ gy_t.T).T.reshape(w.shape) if cols.shape[0] >= n_out else (gy_t @ cols.T).reshape(w.shape)
+    if not need_input:
+        return None, gw
+    channels = w.shape[1]
+    gcols = (w_mat.T @ gy_t).reshape((channels,) + tuple(kernel) + tuple(out) + (n_batch,))
+    gxt = xp.zeros((channels,) + tuple(padded_shape[2:]) + (n_batch,), dtype=gy.dtype)
+    offsets = kernel_offsets(kernel)
+
+    def part(start: int, stop: int) -> None:  # a slice of the channels, every kernel position
+        for offset in offsets:
+            target = (slice(start, stop),) + tuple(
+                slice(k * d, k * d + (o - 1) * s + 1, s) for k, d, o, s in zip(offset, dilation, out, stride,
+                                                                                 strict=True))
+            gxt[target] += gcols[(slice(start, stop),) + offset]
+
+    parallel_for(channels, part, min_size=1, elements=gcols.size)
+    gx_pad = parallel_copy(gxt.transpose((nd + 1, 0) + tuple(range(1, nd + 1))))
+    return gx_pad, gw
+
+
+def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, out) -> Tensor:
+    """The differentiable convolution on checked arguments (pads are (before, after) pairs)."""
+    nd = len(out)
+    x_pad = pad_spatial(x.data, pads)
+    keep = w.requires_grad and is_grad_enabled()
+    y, cols = forward(x_pad, w.data, stride, dilation, out, None if b is None else b.data, keep_cols=keep)
+
+    def grad_fn(gy):  # cols is only read, so a retained graph can run this again
+        gx_pad, gw = backward(gy, w.data, x_pad.shape, stride, dilation, cols,
+                              need_input=x.requires_grad, need_weight=w.requires_grad)
+        gx = unpad(gx_pad, pads, x.shape[2:]) if x.requires_grad else None
+        gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
+        return (gx, gw) + ((gb,) if b is not None else ())
+
+    parents = (x, w) + ((b,) if b is not None else ())
+    return Tensor.from_op(y, parents, grad_fn, f"conv{nd}d")
