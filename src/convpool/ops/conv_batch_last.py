@@ -19,7 +19,7 @@ from __future__ import annotations
 from .. import backend
 from ..backend import array_module, parallel_copy, parallel_for
 from ..tensor import Tensor, is_grad_enabled
-from .im2col import kernel_offsets, pad_spatial, prod, unpad
+from .im2col import kernel_offsets, prod, unpad
 
 MAX_ROW = 8  # output rows shorter than this copy slowly in (sample, position) order
 MIN_BATCH = 16  # and the batch must be long enough to make the runs worth it
@@ -34,9 +34,20 @@ def applies(x_shape, w_shape, out, groups: int, itemsize: int) -> bool:
     return cols <= backend.memory_budget()
 
 
-def _batch_last(a):
-    """(N, C, *S) -> a contiguous (C, *S, N)."""
-    return parallel_copy(a.transpose(tuple(range(1, a.ndim)) + (0,)))
+def _batch_last(x, pads):
+    """(N, C, *S) -> a contiguous (C, *padded S, N), zero padded: one transposing copy."""
+    xp = array_module(x)
+    nd = x.ndim - 2
+    padded = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True))
+    xt = xp.zeros((x.shape[1],) + padded + (x.shape[0],), dtype=x.dtype)
+    inside = tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads, strict=True))
+    source = x.transpose(tuple(range(1, nd + 2)) + (0,))
+
+    def part(start: int, stop: int) -> None:
+        xt[(slice(start, stop),) + inside] = source[start:stop]
+
+    parallel_for(x.shape[1], part, min_size=1, elements=x.size)
+    return xt
 
 
 def _windows(xt, kernel, stride, dilation, out):
@@ -49,11 +60,12 @@ def _windows(xt, kernel, stride, dilation, out):
     return xp.lib.stride_tricks.as_strided(xt, shape, strides, writeable=False)
 
 
-def forward(x_pad, w, stride, dilation, out, bias=None, keep_cols: bool = False):
-    """(y (N, O, *out), the window matrix (C*K, out*N) if keep_cols else None)."""
-    xp = array_module(x_pad)
-    n_batch, n_out = x_pad.shape[0], w.shape[0]
-    cols = parallel_copy(_windows(_batch_last(x_pad), w.shape[2:], stride, dilation, out))
+def forward(x, w, stride, pads, dilation, out, bias=None, keep_cols: bool = False):
+    """(y (N, O, *out), the window matrix (C*K, out*N) if keep_cols else None) of the
+    unpadded x (N, C, *spatial)."""
+    xp = array_module(x)
+    n_batch, n_out = x.shape[0], w.shape[0]
+    cols = parallel_copy(_windows(_batch_last(x, pads), w.shape[2:], stride, dilation, out))
     cols = cols.reshape(-1, prod(out) * n_batch)
     y_t = xp.matmul(w.reshape(n_out, -1), cols)
     if bias is not None:
@@ -94,12 +106,12 @@ def backward(gy, w, padded_shape, stride, dilation, cols, need_input: bool, need
 def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, out) -> Tensor:
     """The differentiable convolution on checked arguments (pads are (before, after) pairs)."""
     nd = len(out)
-    x_pad = pad_spatial(x.data, pads)
     keep = w.requires_grad and is_grad_enabled()
-    y, cols = forward(x_pad, w.data, stride, dilation, out, None if b is None else b.data, keep_cols=keep)
+    y, cols = forward(x.data, w.data, stride, pads, dilation, out, None if b is None else b.data, keep_cols=keep)
+    padded_shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True))
 
     def grad_fn(gy):  # cols is only read, so a retained graph can run this again
-        gx_pad, gw = backward(gy, w.data, x_pad.shape, stride, dilation, cols,
+        gx_pad, gw = backward(gy, w.data, padded_shape, stride, dilation, cols,
                               need_input=x.requires_grad, need_weight=w.requires_grad)
         gx = unpad(gx_pad, pads, x.shape[2:]) if x.requires_grad else None
         gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
