@@ -31,6 +31,7 @@ from ..shapes import output_length, same_padding, transposed_output_length
 from ..tensor import Tensor, is_grad_enabled
 from . import conv_batch_last, conv_grid
 from .args import check_input, check_same_dtype, ntuple, spatial_names
+from .conv_node import conv_node
 from .im2col import clipped_tap, col2im, crop_spatial, kernel_offsets, pad_spatial, prod, unpad, windows
 
 
@@ -355,7 +356,7 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
         not _per_sample(x.shape, w.data, groups, out, x.data.itemsize) and \
         all(max(lo, hi) <= d * (k - 1) for (lo, hi), d, k in zip(pads, dilation, w.shape[2:], strict=True))
 
-    def grad_fn(gy):
+    def gradients(gy):
         nonlocal cols
         kept, cols = cols, None  # backward reuses the buffer; a retained graph rebuilds it
         need_input = x.requires_grad and not input_as_conv
@@ -367,11 +368,9 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
                              keep_cols=False)
         else:
             gx = unpad(gx_pad, pads, x.shape[2:]) if x.requires_grad else None
-        gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
-        return (gx, gw) + ((gb,) if b is not None else ())
+        return gx, gw
 
-    parents = (x, w) + ((b,) if b is not None else ())
-    return Tensor.from_op(y, parents, grad_fn, f"conv{nd}d")
+    return conv_node(y, x, w, b, gradients, f"conv{nd}d")
 
 
 def _depthwise_convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, out) -> Tensor:
@@ -381,14 +380,12 @@ def _depthwise_convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads,
     if b is not None:
         y += b.data.reshape((1, -1) + (1,) * nd)
 
-    def grad_fn(gy):
+    def gradients(gy):
         gx, gw = _depthwise_backward(gy, w.data, x.data, x.shape, stride, dilation, pads,
                                      need_input=x.requires_grad, need_weight=w.requires_grad)
-        gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
-        return (gx, gw) + ((gb,) if b is not None else ())
+        return gx, gw
 
-    parents = (x, w) + ((b,) if b is not None else ())
-    return Tensor.from_op(y, parents, grad_fn, f"conv{nd}d")
+    return conv_node(y, x, w, b, gradients, f"conv{nd}d")
 
 
 def transposed_convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, padding, output_padding,
@@ -407,7 +404,7 @@ def transposed_convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, paddi
     if b is not None:
         y += b.data.reshape((1, -1) + (1,) * nd)
 
-    def grad_fn(gy):
+    def gradients(gy):
         gy_pad = pad_spatial(gy, pads)
         if full != gy_pad.shape[2:]:  # negative output padding never happens; keep shapes honest
             raise AssertionError("transposed convolution: gradient shape mismatch")
@@ -418,11 +415,9 @@ def transposed_convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, paddi
         if w.requires_grad:
             _, gw = _backward(x.data, w.data, gy_pad.shape, stride, dilation, groups, x_pad=gy_pad,
                               need_input=False)
-        gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
-        return (gx, gw) + ((gb,) if b is not None else ())
+        return gx, gw
 
-    parents = (x, w) + ((b,) if b is not None else ())
-    return Tensor.from_op(y, parents, grad_fn, f"conv_transpose{nd}d")
+    return conv_node(y, x, w, b, gradients, f"conv_transpose{nd}d")
 
 
 # ----- public functions (PyTorch's names, arguments and defaults) ------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 from .. import backend
 from ..backend import array_module, parallel_copy, parallel_for
 from ..tensor import Tensor, is_grad_enabled
+from .conv_node import conv_node
 from .im2col import kernel_offsets, prod, unpad
 
 MAX_ROW = 8  # output rows shorter than this copy slowly in (sample, position) order
@@ -110,12 +111,9 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
     y, cols = forward(x.data, w.data, stride, pads, dilation, out, None if b is None else b.data, keep_cols=keep)
     padded_shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True))
 
-    def grad_fn(gy):  # cols is only read, so a retained graph can run this again
+    def gradients(gy):  # cols is only read, so a retained graph can run this again
         gx_pad, gw = backward(gy, w.data, padded_shape, stride, dilation, cols,
                               need_input=x.requires_grad, need_weight=w.requires_grad)
-        gx = unpad(gx_pad, pads, x.shape[2:]) if x.requires_grad else None
-        gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
-        return (gx, gw) + ((gb,) if b is not None else ())
+        return (unpad(gx_pad, pads, x.shape[2:]) if x.requires_grad else None), gw
 
-    parents = (x, w) + ((b,) if b is not None else ())
-    return Tensor.from_op(y, parents, grad_fn, f"conv{nd}d")
+    return conv_node(y, x, w, b, gradients, f"conv{nd}d")

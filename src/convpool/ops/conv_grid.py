@@ -25,6 +25,7 @@ from __future__ import annotations
 from .. import backend
 from ..backend import array_module, parallel_for
 from ..tensor import Tensor
+from .conv_node import conv_node
 from .im2col import prod
 
 
@@ -186,12 +187,10 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, pads, dilation, out) -> 
     grid = Grid(x.shape[2:], w.shape[2:], dilation, pads, out)
     y = forward(x.data, w.data, grid, None if b is None else b.data)
 
-    def grad_fn(gy):
+    def gradients(gy):
         gx = input_gradient(gy, w.data, grid) if x.requires_grad else None
         gw = weight_gradient(gy, x.data, w.data, grid) if w.requires_grad else None
-        gb = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))) if b is not None and b.requires_grad else None
-        return (gx, gw) + ((gb,) if b is not None else ())
+        return gx, gw
 
-    parents = (x, w) + ((b,) if b is not None else ())
-    return Tensor.from_op(y, parents, grad_fn, f"conv{nd}d")
+    return conv_node(y, x, w, b, gradients, f"conv{nd}d")
 
