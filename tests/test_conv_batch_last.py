@@ -5,6 +5,7 @@ dispatch rules."""
 
 from __future__ import annotations
 
+import conv_path_checks as checks
 import numpy
 import pytest
 from reference import check_grad, compare, needs_torch, torch
@@ -30,10 +31,7 @@ def everywhere(monkeypatch):
 def draw(seed: int) -> dict:
     rng = numpy.random.default_rng(7000 + seed)
     nd = 1 + seed % 3
-    sizes = tuple(int(s) for s in rng.integers(3, 10 if nd < 3 else 6, nd))
-    kernel = tuple(int(rng.integers(1, min(4, s) + 1)) for s in sizes)
-    dilation = tuple(int(rng.integers(1, 3)) if rng.random() < 0.3 else 1 for _ in range(nd))
-    kernel = tuple(k if (k - 1) * d + 1 <= s else 1 for k, d, s in zip(kernel, dilation, sizes, strict=True))
+    sizes, kernel, dilation = checks.draw_geometry(rng, nd, 10)
     same = rng.random() < 0.2
     stride = (1,) * nd if same else tuple(int(rng.integers(1, 4)) for _ in range(nd))
     padding = "same" if same else tuple(int(rng.integers(0, k // 2 + 1)) for k in kernel)
@@ -41,14 +39,6 @@ def draw(seed: int) -> dict:
                 out_channels=int(rng.integers(1, 5)), sizes=sizes, kernel=kernel, stride=stride,
                 dilation=dilation, padding=padding, bias=bool(rng.random() < 0.7),
                 dtype="float64" if seed % 2 == 0 else "float32")
-
-
-def arrays(c: dict, seed: int):
-    rng = numpy.random.default_rng(seed)
-    x = rng.standard_normal((c["batch"], c["channels"]) + c["sizes"]).astype(c["dtype"])
-    w = rng.standard_normal((c["out_channels"], c["channels"]) + c["kernel"]).astype(c["dtype"])
-    b = rng.standard_normal(c["out_channels"]).astype(c["dtype"])
-    return (x, w, b) if c["bias"] else (x, w)
 
 
 def kwargs(c: dict) -> dict:
@@ -64,7 +54,7 @@ def test_batch_last_conv_matches_torch(seed, everywhere, monkeypatch):
     original = conv_batch_last.convolution
     monkeypatch.setattr(conv_batch_last, "convolution", lambda *a: taken.append(1) or original(*a))
     ours, theirs = CONV[c["nd"]], getattr(TF, f"conv{c['nd']}d")
-    compare(lambda *a: ours(*a, **kwargs(c)), lambda *a: theirs(*a, **kwargs(c)), *arrays(c, seed), seed=seed)
+    compare(lambda *a: ours(*a, **kwargs(c)), lambda *a: theirs(*a, **kwargs(c)), *checks.arrays(c, seed), seed=seed)
     assert taken  # the path under test ran
 
 
@@ -73,17 +63,11 @@ def test_batch_last_conv_equals_the_window_matrix_path(seed, everywhere, monkeyp
     """Same numbers (to rounding) as the (sample, position)-ordered window matrix."""
     c = draw(100 + seed)
     c["dtype"] = "float64"
-    data = arrays(c, seed)
-
-    def run():
-        tensors = [convpool.tensor(a, requires_grad=True) for a in data]
-        y = CONV[c["nd"]](*tensors, **kwargs(c))
-        y.backward(convpool.tensor(numpy.random.default_rng(seed).standard_normal(y.shape)))
-        return [y.detach().numpy()] + [t.grad.numpy() for t in tensors]
-
-    batch_last = run()
+    data = checks.arrays(c, seed)
+    batch_last = checks.output_and_gradients(CONV[c["nd"]], data, seed, **kwargs(c))
     monkeypatch.setattr(conv_batch_last, "applies", lambda *a: False)
-    for got, expected in zip(batch_last, run(), strict=True):
+    window_matrix = checks.output_and_gradients(CONV[c["nd"]], data, seed, **kwargs(c))
+    for got, expected in zip(batch_last, window_matrix, strict=True):
         numpy.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -99,24 +83,8 @@ def test_batch_last_conv_gradients_against_central_differences(nd, stride, paddi
 
 
 def test_backward_can_run_twice_and_only_the_needed_gradient_is_computed(everywhere):
-    rng = numpy.random.default_rng(4)
-    x = convpool.tensor(rng.standard_normal((5, 2, 3, 3)), requires_grad=True)
-    w = convpool.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
-    y = conv2d(x, w, padding=1)
-    assert y.data.flags.c_contiguous and y.shape == (5, 3, 3, 3)
-    y.sum().backward(retain_graph=True)
-    first = x.grad.numpy().copy(), w.grad.numpy().copy()
-    y.sum().backward()
-    numpy.testing.assert_allclose(x.grad.numpy(), 2 * first[0], rtol=1e-12)
-    numpy.testing.assert_allclose(w.grad.numpy(), 2 * first[1], rtol=1e-12)
-    image = convpool.tensor(rng.standard_normal((4, 2, 3, 3)))
-    w = convpool.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
-    conv2d(image, w, padding=1).sum().backward()
-    assert image.grad is None and w.grad is not None
-    x = convpool.tensor(rng.standard_normal((4, 2, 3, 3)), requires_grad=True)
-    frozen = convpool.tensor(rng.standard_normal((3, 2, 3, 3)))
-    conv2d(x, frozen, padding=1).sum().backward()
-    assert frozen.grad is None and x.grad is not None
+    checks.check_backward_twice(3)
+    checks.check_only_needed_gradients(3)
 
 
 def test_dispatch_rules(monkeypatch):

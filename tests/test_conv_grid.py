@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tracemalloc
 
+import conv_path_checks as checks
 import numpy
 import pytest
 from reference import check_grad, compare, needs_torch, torch
@@ -32,23 +33,12 @@ def everywhere(monkeypatch):
 def draw(seed: int) -> dict:
     rng = numpy.random.default_rng(5000 + seed)
     nd = 1 + seed % 3
-    sizes = tuple(int(s) for s in rng.integers(3, 12 if nd < 3 else 7, nd))
-    kernel = tuple(int(rng.integers(1, min(4, s) + 1)) for s in sizes)
-    dilation = tuple(int(rng.integers(1, 3)) if rng.random() < 0.3 else 1 for _ in range(nd))
-    kernel = tuple(k if (k - 1) * d + 1 <= s else 1 for k, d, s in zip(kernel, dilation, sizes, strict=True))
+    sizes, kernel, dilation = checks.draw_geometry(rng, nd, 12)
     padding = "same" if rng.random() < 0.25 else tuple(  # within the kernel's reach, as the grid path needs
         int(rng.integers(0, min(2, d * (k - 1)) + 1)) for k, d in zip(kernel, dilation, strict=True))
     return dict(nd=nd, batch=int(rng.integers(1, 8)), channels=int(rng.integers(1, 5)),
                 out_channels=int(rng.integers(1, 5)), sizes=sizes, kernel=kernel, dilation=dilation,
                 padding=padding, bias=bool(rng.random() < 0.7), dtype="float64" if seed % 2 == 0 else "float32")
-
-
-def arrays(c: dict, seed: int):
-    rng = numpy.random.default_rng(seed)
-    x = rng.standard_normal((c["batch"], c["channels"]) + c["sizes"]).astype(c["dtype"])
-    w = rng.standard_normal((c["out_channels"], c["channels"]) + c["kernel"]).astype(c["dtype"])
-    b = rng.standard_normal(c["out_channels"]).astype(c["dtype"])
-    return (x, w, b) if c["bias"] else (x, w)
 
 
 @needs_torch
@@ -65,7 +55,7 @@ def test_grid_conv_matches_torch(seed, everywhere):
                              (1,) * c["nd"], pads, c["dilation"], 1, 8)
     ours = CONV[c["nd"]]
     theirs = getattr(TF, f"conv{c['nd']}d")
-    compare(lambda *a: ours(*a, **args), lambda *a: theirs(*a, **args), *arrays(c, seed), seed=seed)
+    compare(lambda *a: ours(*a, **args), lambda *a: theirs(*a, **args), *checks.arrays(c, seed), seed=seed)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -73,18 +63,11 @@ def test_grid_conv_equals_the_window_matrix_path(seed, everywhere, monkeypatch):
     """Same numbers (to rounding) as the batch-wide im2col path, output and all gradients."""
     c = draw(100 + seed)
     c["dtype"] = "float64"
-    data = arrays(c, seed)
+    data = checks.arrays(c, seed)
     args = dict(padding=c["padding"], dilation=c["dilation"])
-
-    def run():
-        tensors = [convpool.tensor(a, requires_grad=True) for a in data]
-        y = CONV[c["nd"]](*tensors, **args)
-        y.backward(convpool.tensor(numpy.random.default_rng(seed).standard_normal(y.shape)))
-        return [y.detach().numpy()] + [t.grad.numpy() for t in tensors]
-
-    grid = run()
+    grid = checks.output_and_gradients(CONV[c["nd"]], data, seed, **args)
     monkeypatch.setattr(conv_grid, "applies", lambda *a: False)
-    for got, expected in zip(grid, run(), strict=True):
+    for got, expected in zip(grid, checks.output_and_gradients(CONV[c["nd"]], data, seed, **args), strict=True):
         numpy.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -121,28 +104,11 @@ def test_samples_taken_together_give_the_same_result(columns, everywhere, monkey
 
 
 def test_output_is_contiguous_and_backward_can_run_twice(everywhere):
-    rng = numpy.random.default_rng(4)
-    x = convpool.tensor(rng.standard_normal((5, 2, 8, 8)), requires_grad=True)
-    w = convpool.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
-    y = conv2d(x, w, padding=1)
-    assert y.data.flags.c_contiguous and y.shape == (5, 3, 8, 8)
-    y.sum().backward(retain_graph=True)
-    first = x.grad.numpy().copy(), w.grad.numpy().copy()
-    y.sum().backward()
-    numpy.testing.assert_allclose(x.grad.numpy(), 2 * first[0], rtol=1e-12)
-    numpy.testing.assert_allclose(w.grad.numpy(), 2 * first[1], rtol=1e-12)
+    checks.check_backward_twice(8)
 
 
 def test_only_the_needed_gradient_is_computed(everywhere):
-    rng = numpy.random.default_rng(5)
-    x = convpool.tensor(rng.standard_normal((4, 2, 6, 6)))  # an image: no gradient wanted
-    w = convpool.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
-    conv2d(x, w, padding=1).sum().backward()
-    assert x.grad is None and w.grad is not None
-    x = convpool.tensor(rng.standard_normal((4, 2, 6, 6)), requires_grad=True)
-    w = convpool.tensor(rng.standard_normal((3, 2, 3, 3)))  # frozen kernels (fast-cnn's whitening)
-    conv2d(x, w, padding=1).sum().backward()
-    assert w.grad is None and x.grad is not None
+    checks.check_only_needed_gradients(6)
 
 
 def test_dispatch_rules():
