@@ -350,8 +350,9 @@ def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, 
     y, cols = _forward(x_pad, w.data, stride, dilation, groups, out, keep_cols, None if b is None else b.data)
 
     # A stride-1 input gradient is itself a convolution (of gy, with the transposed kernel):
-    # building its window matrix and multiplying beats col2im's scattered adds, about 4x on
-    # 3x3 images of 128 channels (the smallest layers, which conv_grid leaves here).
+    # building its window matrix and multiplying beats col2im's scattered adds (81 -> 48 ms on
+    # 256x128x3x3 before conv_batch_last took such batches). Still here: small images in
+    # batches under conv_batch_last.MIN_BATCH, and grids conv_grid finds too wasteful.
     input_as_conv = groups == 1 and all(s == 1 for s in stride) and \
         not _per_sample(x.shape, w.data, groups, out, x.data.itemsize) and \
         all(max(lo, hi) <= d * (k - 1) for (lo, hi), d, k in zip(pads, dilation, w.shape[2:], strict=True))
