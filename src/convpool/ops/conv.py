@@ -31,6 +31,7 @@ from ..shapes import output_length, same_padding, transposed_output_length
 from ..tensor import Tensor, is_grad_enabled
 from . import conv_batch_last, conv_grid
 from .args import check_input, check_same_dtype, ntuple, spatial_names
+from .conv_matmul import grouped_matmul, weight_grad
 from .conv_node import conv_node
 from .im2col import clipped_tap, col2im, crop_spatial, kernel_offsets, pad_spatial, prod, unpad, windows
 
@@ -65,34 +66,6 @@ def _im2col(x_region, kernel, stride, dilation, out):
     order = (1,) + tuple(range(2 + nd, 2 + 2 * nd)) + (0,) + tuple(range(2, 2 + nd))
     cols = parallel_copy(view.transpose(order))  # always a fresh buffer: backward may overwrite it
     return cols.reshape(x_region.shape[1] * prod(kernel), -1)
-
-
-def _grouped_matmul(a, b, groups: int, transpose_a: bool = False, transpose_b: bool = False, out=None):
-    """a @ b per group, groups stacked along rows: one (batched) BLAS call, optionally
-    written into `out` (a buffer of the result's shape that can be reused)."""
-    xp = array_module(a)
-    if groups == 1:
-        return xp.matmul(a.T if transpose_a else a, b.T if transpose_b else b, out=out)
-    ag = a.reshape(groups, a.shape[0] // groups, -1)
-    bg = b.reshape(groups, b.shape[0] // groups, -1)
-    ag = ag.transpose(0, 2, 1) if transpose_a else ag
-    bg = bg.transpose(0, 2, 1) if transpose_b else bg
-    rows = ag.shape[1]
-    y = xp.matmul(ag, bg, out=None if out is None else out.reshape(groups, rows, -1))
-    return y.reshape(groups * rows, -1)
-
-
-def _weight_grad(gy_mat, cols, groups: int):
-    """gW = gy @ cols^T per group, as (O, C/groups * K).
-
-    OpenBLAS (2 threads) is up to 10x slower on this product when the short output-channel
-    dimension comes first and the shared dimension (N * out) is long, so when the window
-    dimension is the larger one it computes (cols @ gy^T)^T instead: same numbers."""
-    n_out, n_window = gy_mat.shape[0] // groups, cols.shape[0] // groups
-    if n_window < n_out:
-        return _grouped_matmul(gy_mat, cols, groups, transpose_b=True)
-    flipped = _grouped_matmul(cols, gy_mat, groups, transpose_b=True)  # (groups * n_window, n_out)
-    return flipped.reshape(groups, n_window, n_out).transpose(0, 2, 1).reshape(groups * n_out, n_window)
 
 
 def _is_depthwise(w, groups: int) -> bool:
@@ -226,7 +199,7 @@ def _backward_per_sample(gy, w, x_shape, stride, dilation, x_pad, need_input: bo
     length = gy.shape[2]
     w_mat = w.reshape(n_out, -1)
     gx = xp.zeros(tuple(x_shape), dtype=gy.dtype) if need_input else None
-    gw_t = xp.zeros((channels * kernel, n_out), dtype=gy.dtype) if need_weight else None  # (C*K, O): see _weight_grad
+    gw_t = xp.zeros((channels * kernel, n_out), dtype=gy.dtype) if need_weight else None  # (C*K, O): see weight_grad
     view = windows(x_pad, (kernel,), stride, dilation, (length,)) if need_weight else None
     cols = xp.empty((channels, kernel, length), dtype=gy.dtype)
     gcols = xp.empty((channels * kernel, length), dtype=gy.dtype)
@@ -264,7 +237,7 @@ def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool, bias=None
     pieces = list(_chunks(n_batch, out, x_pad.shape[1] * prod(kernel) * x_pad.itemsize))
     if len(pieces) == 1:
         cols = _im2col(x_pad, kernel, stride, dilation, out)
-        y = _grouped_matmul(w_mat, cols, groups)
+        y = grouped_matmul(w_mat, cols, groups)
         if bias is not None:
             y += bias[:, None]  # rows of the product are output channels: a contiguous add
         y = y.reshape((n_out, n_batch) + tuple(out))
@@ -275,7 +248,7 @@ def _forward(x_pad, w, stride, dilation, groups, out, keep_cols: bool, bias=None
         region = x_pad[(batch, slice(None), _input_rows(rows, kernel, stride, dilation))]
         out_piece = (rows.stop - rows.start,) + tuple(out[1:])
         cols = _im2col(region, kernel, stride, dilation, out_piece)
-        y[(slice(None), batch, rows)] = _grouped_matmul(w_mat, cols, groups).reshape(
+        y[(slice(None), batch, rows)] = grouped_matmul(w_mat, cols, groups).reshape(
             (n_out, batch.stop - batch.start) + out_piece)
         del cols  # free this piece's buffer before the next one is built
     if bias is not None:
@@ -317,9 +290,9 @@ def _backward(gy, w, x_shape, stride, dilation, groups, x_pad=None, cols=None,
             if cols is None:
                 region = x_pad[(batch, slice(None), in_rows)]
                 cols = _im2col(region, kernel, stride, dilation, out_piece)
-            gw += _weight_grad(gy_mat, cols, groups).reshape(w.shape)
+            gw += weight_grad(gy_mat, cols, groups).reshape(w.shape)
         if need_input:
-            gcols = _grouped_matmul(w_mat, gy_mat, groups, transpose_a=True, out=cols)
+            gcols = grouped_matmul(w_mat, gy_mat, groups, transpose_a=True, out=cols)
             gcols = gcols.reshape((channels,) + tuple(kernel) + (n_piece,) + tuple(out_piece))
             order = (nd + 1, 0) + tuple(range(nd + 2, 2 * nd + 2)) + tuple(range(1, nd + 1))
             if len(pieces) == 1:  # the whole gradient in one go: no accumulation buffer

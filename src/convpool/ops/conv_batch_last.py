@@ -19,6 +19,7 @@ from __future__ import annotations
 from .. import backend
 from ..backend import array_module, parallel_copy, parallel_for
 from ..tensor import Tensor, is_grad_enabled
+from .conv_matmul import weight_grad
 from .conv_node import conv_node
 from .im2col import kernel_offsets, prod, unpad
 
@@ -82,9 +83,7 @@ def backward(gy, w, padded_shape, stride, dilation, cols, need_input: bool, need
     kernel, out, nd = w.shape[2:], gy.shape[2:], gy.ndim - 2
     gy_t = parallel_copy(gy.reshape(n_batch, -1).T).reshape(n_out, -1)  # (O, out*N)
     w_mat = w.reshape(n_out, -1)
-    gw = None
-    if need_weight:  # the long shared axis last on both sides: BLAS's fast case (see conv._weight_grad)
-        gw = (cols @ gy_t.T).T.reshape(w.shape) if cols.shape[0] >= n_out else (gy_t @ cols.T).reshape(w.shape)
+    gw = weight_grad(gy_t, cols, 1).reshape(w.shape) if need_weight else None
     if not need_input:
         return None, gw
     channels = w.shape[1]
