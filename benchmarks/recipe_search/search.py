@@ -7,7 +7,11 @@ appends it to $OUT/WHICH-results.jsonl.
 
 Each grid line is one run (JSON): arch ("fast": convpool's fast-cnn with "widths"; "article";
 "resnet16": resnet-cifar), epochs, lr, and optionally opt, wd, ls (label smoothing), bs, aug,
-pad (crop padding), flip, cutout, first ("whiten", "learned", "none"), act, scale, seed.
+pad (crop padding), flip, cutout, first ("whiten", "learned", "none"), wk (whitening kernel
+size), wpad (its padding), head ("max": global max pool, "flat": all positions, "avgmax":
+global max and mean side by side), hdrop (dropout before the head), act, scale, pct
+(onecycle's warm-up share), ema (decay of an average of the weights, which is then what is
+scored), full (train on all the train images: "val" is then not held out), seed.
 bfloat16 autocast on a GPU; the same onecycle schedule, Nesterov SGD and crop/flip as
 `convpool train`. A guide for choosing a recipe, not a measurement of convpool."""
 import gzip
@@ -65,6 +69,11 @@ class GMax(nn.Module):
         return x.amax(dim=(2, 3))
 
 
+class AvgMax(nn.Module):
+    def forward(self, x):
+        return torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], 1)
+
+
 class Scale(nn.Module):
     def __init__(self, s):
         super().__init__()
@@ -102,13 +111,19 @@ def make_net(cfg, in_ch, ncls):
     A = nn.GELU if cfg.get("act") == "gelu" else nn.ReLU
     layers, c = [], in_ch
     if cfg.get("first", "whiten") != "none":
-        layers += [nn.Conv2d(in_ch, 8 * in_ch, 2, bias=True), A()]
-        c = 8 * in_ch
+        k = cfg.get("wk", 2)
+        layers += [nn.Conv2d(in_ch, 2 * k * k * in_ch, k, padding=cfg.get("wpad", 0), bias=True), A()]
+        c = 2 * k * k * in_ch
     for w in cfg["widths"]:
         layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(w), A(),
                    nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), A()]
         c = w
-    layers += [GMax(), nn.Linear(c, ncls, bias=False), Scale(cfg.get("scale", 1 / 9))]
+    head = cfg.get("head", "max")
+    pool = {"max": [GMax()], "flat": [nn.Flatten()], "avgmax": [AvgMax()]}[head]
+    drop = [nn.Dropout(cfg["hdrop"])] if cfg.get("hdrop") else []
+    linear = nn.Linear(2 * c, ncls, bias=False) if head == "avgmax" else (
+        nn.LazyLinear(ncls, bias=False) if head == "flat" else nn.Linear(c, ncls, bias=False))
+    layers += [*pool, *drop, linear, Scale(cfg.get("scale", 1 / 9))]
     return nn.Sequential(*layers)
 
 
@@ -165,6 +180,8 @@ def accuracy(net, x, y, tta=False):
 def run(cfg, data):
     torch.manual_seed(cfg.get("seed", 0))
     xtr, ytr, xva, yva, xte, yte = data
+    if cfg.get("full"):
+        xtr, ytr = torch.cat([xtr, xva]), torch.cat([ytr, yva])
     net = make_net(cfg, xtr.shape[1], 10).to(DEV)
     with torch.no_grad():
         net(xtr[:2])
@@ -177,7 +194,11 @@ def run(cfg, data):
            torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg.get("wd", 0.0)))
     B, E = cfg.get("bs", 256), cfg["epochs"]
     spe = len(xtr) // B
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=E * spe)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=E * spe,
+                                                pct_start=cfg.get("pct", 0.3))
+    ema = None
+    if cfg.get("ema"):
+        ema = {k: v.detach().clone() for k, v in net.state_dict().items() if v.is_floating_point()}
     t0 = time.time()
     curve = []
     for _ in range(E):
@@ -195,14 +216,22 @@ def run(cfg, data):
             loss.backward()
             opt.step()
             sched.step()
-        if cfg.get("curve"):
-            curve.append(round(accuracy(net, xva, yva)[0], 4))
+            if ema is not None:
+                step = len(curve) * spe + s
+                decay = min(cfg["ema"], (1 + step) / (10 + step))
+                with torch.no_grad():
+                    for k, v in net.state_dict().items():
+                        if k in ema:
+                            ema[k].lerp_(v, 1 - decay)
+        curve.append(round(accuracy(net, xva, yva)[0], 4) if cfg.get("curve") else None)
+    if ema is not None:
+        net.load_state_dict({**net.state_dict(), **ema})
     va, va_tta = accuracy(net, xva, yva)
     res = {**cfg, "val": round(va, 4), "val_tta": round(va_tta, 4), "secs": round(time.time() - t0, 1)}
     if xte is not None:
         te, te_tta = accuracy(net, xte, yte)
         res.update(test=round(te, 4), test_tta=round(te_tta, 4))
-    if curve:
+    if cfg.get("curve"):
         res["curve"] = curve
     return res
 
