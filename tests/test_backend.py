@@ -90,3 +90,81 @@ def test_conv_gives_the_same_numbers_with_one_thread_and_with_several(threads):
         results.append((y.detach().numpy(), xs.grad.numpy(), ws.grad.numpy()))
     for a, b in zip(*results, strict=True):
         numpy.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("shapes", [((7, 5), (5, 4)), ((300, 200), (200, 90)), ((2, 300, 150), (2, 150, 80)),
+                                    ((5, 120, 100), (5, 100, 70)), ((1, 400, 60), (1, 60, 200))])
+def test_matmul_equals_numpys_split_or_not(threads, n_threads, shapes):
+    threads(n_threads)
+    rng = numpy.random.default_rng(1)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    expected = numpy.matmul(a, b)
+    numpy.testing.assert_allclose(backend.matmul(a, b), expected, rtol=1e-12, atol=1e-12)
+    out = numpy.full(expected.shape, numpy.nan)
+    assert backend.matmul(a, b, out=out) is out
+    numpy.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    if a.ndim == 2:  # transposed views, as the convolutions pass them
+        numpy.testing.assert_allclose(backend.matmul(b.T, a.T), expected.T, rtol=1e-12, atol=1e-12)
+
+
+def test_matmul_splits_a_large_product_and_keeps_a_small_one_whole(threads, monkeypatch):
+    threads(2)
+    calls = []
+    real = numpy.matmul
+
+    def spy(a, b, out=None):
+        calls.append(a.shape)
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(numpy, "matmul", spy)
+    rng = numpy.random.default_rng(2)
+    backend.matmul(rng.standard_normal((8, 8)), rng.standard_normal((8, 8)))
+    assert calls == [(8, 8)]
+    calls.clear()
+    backend.matmul(rng.standard_normal((256, 128)), rng.standard_normal((128, 128)))
+    assert sorted(calls) == [(128, 128), (128, 128)]
+
+
+def test_matmul_rejects_mismatched_operands():
+    with pytest.raises(ValueError, match=r"backend.matmul: .* got shapes \(2, 3, 4\) and \(3, 4, 5\)"):
+        backend.matmul(numpy.zeros((2, 3, 4)), numpy.zeros((3, 4, 5)))
+    with pytest.raises(ValueError, match=r"got shapes \(3, 4\) and \(2, 4, 5\)"):
+        backend.matmul(numpy.zeros((3, 4)), numpy.zeros((2, 4, 5)))
+
+
+def test_a_training_step_never_lets_blas_start_its_own_threads(threads, monkeypatch):
+    """Every product convpool runs keeps BLAS at one thread (its spinning workers would slow
+    the element-wise work on convpool's threads), and BLAS's own setting is back afterwards."""
+    pytest.importorskip("threadpoolctl")
+    if not _blas_threads():
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    from threadpoolctl import threadpool_limits
+    threads(2)
+    seen = []
+    real = numpy.matmul
+
+    def spy(a, b, out=None):
+        seen.append(max(_blas_threads()))
+        return real(a, b, out=out)
+
+    from convpool import models, optim
+    model = models.build("fast-cnn", in_channels=1, image_size=28)
+    rng = numpy.random.default_rng(3)
+    model.initialise_from_data(rng.standard_normal((16, 1, 28, 28)))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = convpool.tensor(rng.standard_normal((32, 1, 28, 28)).astype(numpy.float32))
+    y = convpool.tensor(rng.integers(0, 10, 32))
+    with threadpool_limits(limits=2, user_api="blas"):
+        monkeypatch.setattr(numpy, "matmul", spy)
+        loss = convpool.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        monkeypatch.undo()
+        assert max(_blas_threads()) == 2
+    assert seen and set(seen) == {1}, f"BLAS ran with {sorted(set(seen))} threads"

@@ -6,7 +6,7 @@ NumPy's copy loops crawl. Laid out batch-last, every run is the whole batch long
 
     xt[c, *p, n]            = x_pad[n, c, *p]                     (one transposing copy)
     cols[c, k, o, n]        = xt[c, o*S + k*D, n]                 (runs of N values)
-    y_t (O, o*N)            = W (O, C*K) @ cols (C*K, o*N)         (one BLAS call)
+    y_t (O, o*N)            = W (O, C*K) @ cols (C*K, o*N)         (one product)
     gW                      = gy_t @ cols^T
     gxt[c, o*S + k*D, n]   += (W^T @ gy_t)[c, k, o, n]            (adds in runs of N values)
 
@@ -65,11 +65,10 @@ def _windows(xt, kernel, stride, dilation, out):
 def forward(x, w, stride, pads, dilation, out, bias=None, keep_cols: bool = False):
     """(y (N, O, *out), the window matrix (C*K, out*N) if keep_cols else None) of the
     unpadded x (N, C, *spatial)."""
-    xp = array_module(x)
     n_batch, n_out = x.shape[0], w.shape[0]
     cols = parallel_copy(_windows(_batch_last(x, pads), w.shape[2:], stride, dilation, out))
     cols = cols.reshape(-1, prod(out) * n_batch)
-    y_t = xp.matmul(w.reshape(n_out, -1), cols)
+    y_t = backend.matmul(w.reshape(n_out, -1), cols)
     if bias is not None:
         y_t += bias[:, None]
     y = parallel_copy(y_t.reshape(-1, n_batch).T).reshape((n_batch, n_out) + tuple(out))
@@ -87,7 +86,7 @@ def backward(gy, w, padded_shape, stride, dilation, cols, need_input: bool, need
     if not need_input:
         return None, gw
     channels = w.shape[1]
-    gcols = (w_mat.T @ gy_t).reshape((channels,) + tuple(kernel) + tuple(out) + (n_batch,))
+    gcols = backend.matmul(w_mat.T, gy_t).reshape((channels,) + tuple(kernel) + tuple(out) + (n_batch,))
     gxt = xp.zeros((channels,) + tuple(padded_shape[2:]) + (n_batch,), dtype=gy.dtype)
     offsets = kernel_offsets(kernel)
 

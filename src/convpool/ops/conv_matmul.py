@@ -3,28 +3,28 @@ call, and the weight gradient in the orientation BLAS runs fastest."""
 
 from __future__ import annotations
 
-from ..backend import array_module
+from .. import backend
 
 
 def grouped_matmul(a, b, groups: int, transpose_a: bool = False, transpose_b: bool = False, out=None):
-    """a @ b per group, groups stacked along rows: one (batched) BLAS call, optionally
-    written into `out` (a buffer of the result's shape that can be reused)."""
-    xp = array_module(a)
+    """a @ b per group, groups stacked along rows: one (batched) product on convpool's
+    threads (`backend.matmul`), optionally written into `out` (a buffer of the result's
+    shape that can be reused)."""
     if groups == 1:
-        return xp.matmul(a.T if transpose_a else a, b.T if transpose_b else b, out=out)
+        return backend.matmul(a.T if transpose_a else a, b.T if transpose_b else b, out=out)
     ag = a.reshape(groups, a.shape[0] // groups, -1)
     bg = b.reshape(groups, b.shape[0] // groups, -1)
     ag = ag.transpose(0, 2, 1) if transpose_a else ag
     bg = bg.transpose(0, 2, 1) if transpose_b else bg
     rows = ag.shape[1]
-    y = xp.matmul(ag, bg, out=None if out is None else out.reshape(groups, rows, -1))
+    y = backend.matmul(ag, bg, out=None if out is None else out.reshape(groups, rows, -1))
     return y.reshape(groups * rows, -1)
 
 
 def weight_grad(gy_mat, cols, groups: int):
     """gW = gy @ cols^T per group, as (O, C/groups * K).
 
-    OpenBLAS (2 threads) is up to 10x slower on this product when the short output-channel
+    OpenBLAS is up to 10x slower on this product when the short output-channel
     dimension comes first and the shared dimension (N * out) is long, so when the window
     dimension is the larger one it computes (cols @ gy^T)^T instead: same numbers."""
     n_out, n_window = gy_mat.shape[0] // groups, cols.shape[0] // groups

@@ -11,6 +11,7 @@ are single 2-D matrix products (no per-batch weight gradients summed afterwards)
 
 from __future__ import annotations
 
+from .. import backend
 from ..tensor import Tensor
 from .args import check_same_dtype
 
@@ -32,15 +33,15 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     check_same_dtype("linear", input=input, weight=weight, bias=bias)
     x2 = input.data.reshape(-1, in_features)
     w = weight.data
-    y = x2 @ w.T
+    y = backend.matmul(x2, w.T)
     if bias is not None:
         y += bias.data
     out_shape = input.shape[:-1] + (out_features,)
 
     def grad_fn(g):
         g2 = g.reshape(-1, out_features)
-        gx = (g2 @ w).reshape(input.shape) if input.requires_grad else None
-        gw = g2.T @ x2 if weight.requires_grad else None
+        gx = backend.matmul(g2, w).reshape(input.shape) if input.requires_grad else None
+        gw = backend.matmul(g2.T, x2) if weight.requires_grad else None
         gb = g2.sum(axis=0) if bias is not None and bias.requires_grad else None
         return (gx, gw) if bias is None else (gx, gw, gb)
 
