@@ -2,7 +2,7 @@
 PyTorch (CPU, same thread count), in one process. Prints images/s for both and the ratio of
 time per step (convpool / torch).
 
-    .venv/bin/python benchmarks/bench_train.py [--model article-cnn] [--batch-size 128] [--steps 20]
+    .venv/bin/python benchmarks/bench_train.py [--model article-cnn] [--batch-size 128] [--steps 20] [--image 1,28]
 """
 
 from __future__ import annotations
@@ -91,12 +91,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--image", metavar="C,H", help="image channels and size (default: 3,32 for fast-cnn and "
+                        "resnet-cifar, 1,28 for the others); 1,28 times fast-cnn on Fashion-MNIST's images")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     convpool.manual_seed(0)
-    channels, size = INPUTS.get(args.model, (1, 28))
+    channels, size = (tuple(int(v) for v in args.image.split(",")) if args.image else
+                      INPUTS.get(args.model, (1, 28)))
     model = models.build(args.model, in_channels=channels, image_size=size)
     if hasattr(model, "initialise_from_data"):
         model.initialise_from_data(numpy.random.default_rng(1).standard_normal((64, channels, size, size)))
