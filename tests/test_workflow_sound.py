@@ -80,6 +80,10 @@ def test_an_image_network_refuses_sound_and_the_reverse(trained, recordings, tmp
     out, _ = trained
     result = _run("train", "--data", str(recordings), "--model", "article-cnn", "--epochs", "1")
     assert result.returncode == 2 and "--model article-cnn reads images, but the data is sound" in result.stderr
+    for flags, message in ((("--tta",), "--tta flips images; --model audio-cnn2d reads sound"),
+                           (("--tta-shift", "1"), "--tta-shift moves images; --model audio-cnn2d reads sound")):
+        result = _run("train", "--data", str(recordings), "--model", "audio-cnn2d", "--epochs", "1", *flags)
+        assert result.returncode == 2 and message in result.stderr and "pixels high" not in result.stderr
     result = _run("evaluate", "pretrained:fashion-mnist", "--data", str(recordings))
     assert result.returncode == 2 and "holds sound, the network reads images" in result.stderr
     from PIL import Image

@@ -125,6 +125,8 @@ def train_command(args) -> int:
     if tta and spec["kind"] != "image":
         raise ValueError(f"--tta flips images; --model {model_name} reads sound")
     tta_shift = getattr(args, "tta_shift", 0) or 0
+    if tta_shift and spec["kind"] != "image":
+        raise ValueError(f"--tta-shift moves images; --model {model_name} reads sound")
     if tta_shift and (not tta or tta_shift < 0 or tta_shift >= height):
         raise ValueError(f"--tta-shift {tta_shift}: needs --tta and a value from 0 to {height - 1} "
                          f"(the images are {height} pixels high)")
