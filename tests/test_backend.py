@@ -168,3 +168,26 @@ def test_a_training_step_never_lets_blas_start_its_own_threads(threads, monkeypa
         monkeypatch.undo()
         assert max(_blas_threads()) == 2
     assert seen and set(seen) == {1}, f"BLAS ran with {sorted(set(seen))} threads"
+
+
+def test_the_matmul_op_on_two_matrices_keeps_blas_at_one_thread(threads, monkeypatch):
+    if not _blas_threads():
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    from threadpoolctl import threadpool_limits
+    threads(2)
+    seen = []
+    real = numpy.matmul
+
+    def spy(a, b, out=None):
+        seen.append(max(_blas_threads()))
+        return real(a, b, out=out)
+
+    rng = numpy.random.default_rng(4)
+    a = convpool.tensor(rng.standard_normal((300, 200)), requires_grad=True)
+    b = convpool.tensor(rng.standard_normal((200, 100)), requires_grad=True)
+    with threadpool_limits(limits=2, user_api="blas"):
+        monkeypatch.setattr(numpy, "matmul", spy)
+        (a @ b).sum().backward()
+        monkeypatch.undo()
+    assert len(seen) >= 3 and set(seen) == {1}, f"BLAS ran with {sorted(set(seen))} threads"
+    numpy.testing.assert_allclose(a.grad.numpy(), numpy.ones((300, 100)) @ b.detach().numpy().T, rtol=1e-12)

@@ -173,7 +173,9 @@ def matmul(a, b) -> Tensor:
     if a.dtype != b.dtype:
         raise TypeError(f"matmul: dtypes differ, {a.dtype} and {b.dtype}; convert one with .to()")
     xp = array_module(a.data)
-    y = xp.matmul(a.data, b.data)
+    # 2-D products run on convpool's threads (see backend.matmul); others with NumPy's broadcasting
+    product = backend.matmul if a.ndim == 2 and b.ndim == 2 else xp.matmul
+    y = product(a.data, b.data)
 
     def grad_fn(g):
         a2 = a.data[None, :] if a.ndim == 1 else a.data
@@ -182,11 +184,11 @@ def matmul(a, b) -> Tensor:
         g2 = xp.expand_dims(g2, -2) if a.ndim == 1 else g2
         ga = gb = None
         if a.requires_grad:
-            ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))
+            ga = product(g2, xp.swapaxes(b2, -1, -2))
             ga = unbroadcast(ga, a2.shape).reshape(a.shape) if a.ndim > 1 else ga.reshape(
                 -1, a.shape[0]).sum(0)
         if b.requires_grad:
-            gb = xp.matmul(xp.swapaxes(a2, -1, -2), g2)
+            gb = product(xp.swapaxes(a2, -1, -2), g2)
             gb = unbroadcast(gb, b2.shape).reshape(b.shape) if b.ndim > 1 else gb.reshape(
                 -1, b.shape[0]).sum(0)
         return ga, gb
