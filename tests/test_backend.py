@@ -138,10 +138,10 @@ def test_matmul_rejects_mismatched_operands():
         backend.matmul(numpy.zeros((3, 4)), numpy.zeros((2, 4, 5)))
 
 
-def test_a_training_step_never_lets_blas_start_its_own_threads(threads, monkeypatch):
-    """Every product convpool runs keeps BLAS at one thread (its spinning workers would slow
-    the element-wise work on convpool's threads), and BLAS's own setting is back afterwards."""
-    pytest.importorskip("threadpoolctl")
+@pytest.fixture
+def blas_seen(threads, monkeypatch):
+    """BLAS set to 2 threads and numpy.matmul watched: yields the list of BLAS thread counts
+    that each product saw (convpool's own threads: 2)."""
     if not _blas_threads():
         pytest.skip("no BLAS library that threadpoolctl can see")
     from threadpoolctl import threadpool_limits
@@ -153,6 +153,15 @@ def test_a_training_step_never_lets_blas_start_its_own_threads(threads, monkeypa
         seen.append(max(_blas_threads()))
         return real(a, b, out=out)
 
+    with threadpool_limits(limits=2, user_api="blas"):
+        monkeypatch.setattr(numpy, "matmul", spy)
+        yield seen
+        monkeypatch.undo()
+
+
+def test_a_training_step_never_lets_blas_start_its_own_threads(blas_seen):
+    """Every product convpool runs keeps BLAS at one thread (its spinning workers would slow
+    the element-wise work on convpool's threads), and BLAS's own setting is back afterwards."""
     from convpool import models, optim
     model = models.build("fast-cnn", in_channels=1, image_size=28)
     rng = numpy.random.default_rng(3)
@@ -160,34 +169,17 @@ def test_a_training_step_never_lets_blas_start_its_own_threads(threads, monkeypa
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     x = convpool.tensor(rng.standard_normal((32, 1, 28, 28)).astype(numpy.float32))
     y = convpool.tensor(rng.integers(0, 10, 32))
-    with threadpool_limits(limits=2, user_api="blas"):
-        monkeypatch.setattr(numpy, "matmul", spy)
-        loss = convpool.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        monkeypatch.undo()
-        assert max(_blas_threads()) == 2
-    assert seen and set(seen) == {1}, f"BLAS ran with {sorted(set(seen))} threads"
+    loss = convpool.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    assert max(_blas_threads()) == 2
+    assert blas_seen and set(blas_seen) == {1}, f"BLAS ran with {sorted(set(blas_seen))} threads"
 
 
-def test_the_matmul_op_on_two_matrices_keeps_blas_at_one_thread(threads, monkeypatch):
-    if not _blas_threads():
-        pytest.skip("no BLAS library that threadpoolctl can see")
-    from threadpoolctl import threadpool_limits
-    threads(2)
-    seen = []
-    real = numpy.matmul
-
-    def spy(a, b, out=None):
-        seen.append(max(_blas_threads()))
-        return real(a, b, out=out)
-
+def test_the_matmul_op_on_two_matrices_keeps_blas_at_one_thread(blas_seen):
     rng = numpy.random.default_rng(4)
     a = convpool.tensor(rng.standard_normal((300, 200)), requires_grad=True)
     b = convpool.tensor(rng.standard_normal((200, 100)), requires_grad=True)
-    with threadpool_limits(limits=2, user_api="blas"):
-        monkeypatch.setattr(numpy, "matmul", spy)
-        (a @ b).sum().backward()
-        monkeypatch.undo()
-    assert len(seen) >= 3 and set(seen) == {1}, f"BLAS ran with {sorted(set(seen))} threads"
+    (a @ b).sum().backward()
+    assert len(blas_seen) >= 3 and set(blas_seen) == {1}, f"BLAS ran with {sorted(set(blas_seen))} threads"
     numpy.testing.assert_allclose(a.grad.numpy(), numpy.ones((300, 100)) @ b.detach().numpy().T, rtol=1e-12)
