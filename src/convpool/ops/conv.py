@@ -4,7 +4,7 @@ The article's picture: each output value is the weighted sum of the pixels under
 kernel, over every input channel, plus a bias. Computed as im2col + one matrix product:
 
     cols[c, k, (n, o)] = x_pad[n, c, o*S + k*D]          (one contiguous copy)
-    y[(n, o), out_ch]  = W[out_ch, (c, k)] @ cols         (one BLAS call; batched over groups)
+    y[(n, o), out_ch]  = W[out_ch, (c, k)] @ cols         (one product; batched over groups)
 
 Gradients, derived from y = W @ cols:
     gW    = gy @ cols^T                                   (the weight gradient is a conv of x with gy)

@@ -1,5 +1,6 @@
-"""The matrix products behind the window-matrix convolutions: a product per group in one BLAS
-call, and the weight gradient in the orientation BLAS runs fastest."""
+"""The matrix products behind the window-matrix convolutions: a product per group in one call
+(on convpool's threads, `backend.matmul`), and the weight gradient in the orientation BLAS runs
+fastest."""
 
 from __future__ import annotations
 
