@@ -201,7 +201,7 @@ def run(cfg, data):
         ema = {k: v.detach().clone() for k, v in net.state_dict().items() if v.is_floating_point()}
     t0 = time.time()
     curve = []
-    for _ in range(E):
+    for epoch in range(E):
         perm = torch.randperm(len(xtr), device=DEV)
         for s in range(spe):
             idx = perm[s * B:(s + 1) * B]
@@ -217,13 +217,14 @@ def run(cfg, data):
             opt.step()
             sched.step()
             if ema is not None:
-                step = len(curve) * spe + s
+                step = epoch * spe + s
                 decay = min(cfg["ema"], (1 + step) / (10 + step))
                 with torch.no_grad():
                     for k, v in net.state_dict().items():
                         if k in ema:
                             ema[k].lerp_(v, 1 - decay)
-        curve.append(round(accuracy(net, xva, yva)[0], 4) if cfg.get("curve") else None)
+        if cfg.get("curve"):
+            curve.append(round(accuracy(net, xva, yva)[0], 4))
     if ema is not None:
         net.load_state_dict({**net.state_dict(), **ema})
     va, va_tta = accuracy(net, xva, yva)
@@ -231,7 +232,7 @@ def run(cfg, data):
     if xte is not None:
         te, te_tta = accuracy(net, xte, yte)
         res.update(test=round(te, 4), test_tta=round(te_tta, 4))
-    if cfg.get("curve"):
+    if curve:
         res["curve"] = curve
     return res
 
