@@ -1,9 +1,12 @@
-"""The one array-module switch: which library holds the arrays, the default dtype, the RNG,
-and the memory budget for window buffers.
+"""The one array-module switch: which library holds the arrays (NumPy on the CPU, CuPy on an
+NVIDIA GPU, or a device registered for tests), the default dtype, the random generators, the
+memory budget for window buffers, and the CPU's execution policy (threads, BLAS).
 
-Every op asks `array_module(x)` for `xp` instead of importing NumPy, so a CuPy path can be
-added here later without touching the math (the same idea as Chainer's
-`get_array_module`).
+Every op asks `array_module(x)` for `xp` instead of importing NumPy, as Chainer's
+`get_array_module` does: the arrays' own type says which library computes on them.
+`parallel_for`, `parallel_copy` and `matmul` split work over CPU threads for NumPy arrays
+and pass straight through for any other array module, so op bodies read the same on every
+device.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy
 
-xp = numpy  # the array module for new arrays; CuPy will be chosen here, nowhere else
+xp = numpy  # the host array module (NumPy); device arrays come from `module_for(device)`
 
 float32 = numpy.dtype("float32")
 float64 = numpy.dtype("float64")
@@ -24,15 +29,237 @@ int64 = numpy.dtype("int64")
 bool_ = numpy.dtype("bool")
 
 _default_dtype = float32
+_seed: int | None = None
 _rng = numpy.random.default_rng()
 _memory_budget = 512 * 2**20
 
+GPU_INSTALL_HINT = 'pip install "convpool[gpu]"'
+
+
+# ----- devices -------------------------------------------------------------------------------
+@dataclass
+class DeviceKind:
+    """One kind of device: its array module, its array type, and the copies to and from the host.
+
+    `cpu` (NumPy) is built in, `cuda` (CuPy) is registered on first use, and tests register a
+    stand-in (see tests/strict_device.py) that behaves like CuPy on the host."""
+
+    name: str
+    module: Any
+    array_type: type | tuple[type, ...]
+    from_host: Callable[[numpy.ndarray, int], Any]
+    to_host: Callable[[Any], numpy.ndarray]
+    device_count: Callable[[], int] = lambda: 1
+    index_of: Callable[[Any], int] = lambda array: 0
+    new_generator: Callable[[int | None], Any] | None = None
+    generators: dict[int, Any] = field(default_factory=dict)
+    activate: Callable[[int], contextlib.AbstractContextManager] = lambda index: contextlib.nullcontext()
+
+
+_kinds: dict[str, DeviceKind] = {}
+_device_types: tuple[type, ...] = ()  # the array types of every registered non-CPU kind
+
+
+def register_device_kind(kind: DeviceKind) -> None:
+    """Make `convpool.device(kind.name)` and its arrays known to every op."""
+    global _device_types
+    _kinds[kind.name] = kind
+    types: list[type] = []
+    for other in _kinds.values():
+        types.extend(other.array_type if isinstance(other.array_type, tuple) else (other.array_type,))
+    _device_types = tuple(types)
+
+
+def unregister_device_kind(name: str) -> None:
+    """Forget a registered kind (tests clean up their stand-in device with it)."""
+    global _device_types
+    _kinds.pop(name, None)
+    types: list[type] = []
+    for other in _kinds.values():
+        types.extend(other.array_type if isinstance(other.array_type, tuple) else (other.array_type,))
+    _device_types = tuple(types)
+
+
+class device:  # noqa: N801  (torch.device's name)
+    """Where a tensor's data lives: `device('cpu')`, `device('cuda')`, `device('cuda:1')`,
+    `device('cuda', 1)`. Compares equal to its string form, as torch.device does."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: str | device, index: int | None = None):  # noqa: A002  (torch's name)
+        if isinstance(type, device):
+            type, index = type.type, type.index if index is None else index
+        if not isinstance(type, str):
+            raise TypeError(f"device: expected a string like 'cpu' or 'cuda:0', got {type!r}")
+        name = type.strip()
+        if ":" in name:
+            name, _, number = name.partition(":")
+            if index is not None or not number.isdigit():
+                raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {type!r}")
+            index = int(number)
+        if name != "cpu" and name != "cuda" and name not in _kinds:
+            known = ", ".join(["cpu", "cuda", *sorted(k for k in _kinds if k not in ("cpu", "cuda"))])
+            raise ValueError(f"device: unknown device type {name!r} (known: {known})")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+            raise ValueError(f"device: index must be a non-negative int, got {index!r}")
+        if name == "cpu" and index not in (None, 0):
+            raise ValueError(f"device: the CPU has no index {index}")
+        self.type = name
+        self.index = None if name == "cpu" else index
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except ValueError:
+                return False
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+
+CPU = device("cpu")
+
+
+def _cuda_kind() -> DeviceKind:
+    """Register CuPy as the `cuda` kind, or say in one line what is missing."""
+    if "cuda" in _kinds:
+        return _kinds["cuda"]
+    try:
+        import cupy
+    except ImportError:
+        raise RuntimeError(f"device 'cuda': CuPy is not installed; install it with {GPU_INSTALL_HINT}") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # noqa: BLE001  (CuPy raises its own CUDA errors)
+        raise RuntimeError(f"device 'cuda': CuPy is installed but found no usable NVIDIA GPU ({error})") from None
+    if count == 0:
+        raise RuntimeError("device 'cuda': CuPy is installed but this machine has no NVIDIA GPU")
+
+    def from_host(array: numpy.ndarray, index: int):
+        with cupy.cuda.Device(index):
+            return cupy.asarray(array)
+
+    register_device_kind(DeviceKind(
+        name="cuda", module=cupy, array_type=cupy.ndarray, from_host=from_host, to_host=cupy.asnumpy,
+        device_count=cupy.cuda.runtime.getDeviceCount, index_of=lambda array: array.device.id,
+        new_generator=lambda seed: cupy.random.default_rng(seed),
+        activate=lambda index: cupy.cuda.Device(index)))
+    from . import gpu  # noqa: F401  (the CUDA kernels and policy register themselves)
+    return _kinds["cuda"]
+
+
+def _kind(name: str) -> DeviceKind:
+    if name == "cpu":
+        return _kinds["cpu"]
+    if name == "cuda":
+        return _cuda_kind()
+    return _kinds[name]
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy is installed and sees at least one NVIDIA GPU."""
+    try:
+        _cuda_kind()
+    except RuntimeError:
+        return False
+    return True
+
+
+def cuda_device_count() -> int:
+    """Number of GPUs CuPy sees (0 without CuPy or a GPU)."""
+    return _cuda_kind().device_count() if cuda_is_available() else 0
+
 
 def array_module(*arrays: object):
-    """The array module that owns these arrays (NumPy today)."""
-    return xp
+    """The array module that owns these arrays: NumPy for host arrays and Python numbers,
+    CuPy for CuPy arrays, a registered test module for its arrays. Looks at the first
+    device array it finds, as Chainer's get_array_module does."""
+    if _device_types:
+        for array in arrays:
+            if isinstance(array, _device_types):
+                for kind in _kinds.values():
+                    if isinstance(array, kind.array_type):
+                        return kind.module
+    return numpy
 
 
+def on_cpu(module) -> bool:
+    """True for NumPy: CPU-only fast paths and thread policy check it."""
+    return module is numpy
+
+
+def device_of(array) -> device:
+    """The device an array lives on."""
+    if isinstance(array, numpy.ndarray | numpy.generic) or not _device_types or not isinstance(array, _device_types):
+        return CPU
+    for kind in _kinds.values():
+        if kind.name != "cpu" and isinstance(array, kind.array_type):
+            return device(kind.name, kind.index_of(array))
+    return CPU
+
+
+def module_for(target: device | str):
+    """The array module of a device (CuPy for 'cuda', raising a clear error without it)."""
+    return _kind(device(target).type).module
+
+
+def to_device(array, target: device | str):
+    """array on `target`: no copy when it is already there."""
+    target = device(target)
+    here = device_of(array)
+    if here == target or (target.index is None and here.type == target.type):
+        return array
+    host = to_host(array)
+    if target.type == "cpu":
+        return host
+    kind = _kind(target.type)
+    index = 0 if target.index is None else target.index
+    if index >= kind.device_count():
+        raise RuntimeError(f"device {target}: only {kind.device_count()} {target.type} device(s) present")
+    return kind.from_host(host, index)
+
+
+def to_host(array) -> numpy.ndarray:
+    """A NumPy array with the same values (the array itself when it already is one)."""
+    if isinstance(array, numpy.ndarray):
+        return array
+    if isinstance(array, numpy.generic):
+        return numpy.asarray(array)
+    for kind in _kinds.values():
+        if kind.name != "cpu" and isinstance(array, kind.array_type):
+            return kind.to_host(array)
+    return numpy.asarray(array)
+
+
+def asarray(data, like=None, dtype=None):
+    """`data` as an array of the module that owns `like` (host data is copied to its device)."""
+    module = array_module(like)
+    if module is numpy:
+        return numpy.asarray(to_host(data) if not isinstance(data, numpy.ndarray) else data, dtype=dtype)
+    if array_module(data) is module:
+        return data if dtype is None else data.astype(dtype, copy=False)
+    return to_device(numpy.asarray(data, dtype=dtype), device_of(like))
+
+
+def errstate(module, **kwargs):
+    """`numpy.errstate` on the host; device modules report nothing to silence."""
+    errstate_fn = getattr(module, "errstate", None)
+    return errstate_fn(**kwargs) if module is numpy or errstate_fn is not None else contextlib.nullcontext()
+
+
+register_device_kind(DeviceKind(name="cpu", module=numpy, array_type=(), from_host=lambda array, index: array,
+                                to_host=lambda array: array))
+
+
+# ----- dtypes and random generators ----------------------------------------------------------
 def default_dtype() -> numpy.dtype:
     """dtype of tensors made from Python floats: float32 unless changed."""
     return _default_dtype
@@ -48,20 +275,39 @@ def set_default_dtype(dtype) -> None:
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the generator behind randn, rand, dropout and the initialisers."""
-    global _rng
-    if not isinstance(seed, int | numpy.integer) or seed < 0:
+    """Seed the generator behind randn, rand, dropout and the initialisers, and every
+    device's generator (each GPU's is made on first use from the same seed)."""
+    global _rng, _seed
+    if isinstance(seed, bool) or not isinstance(seed, int | numpy.integer) or seed < 0:
         raise ValueError(f"manual_seed: seed must be a non-negative int, got {seed!r}")
-    _rng = numpy.random.default_rng(int(seed))
+    _seed = int(seed)
+    _rng = numpy.random.default_rng(_seed)
+    for kind in _kinds.values():
+        kind.generators.clear()
 
 
 def rng() -> numpy.random.Generator:
-    """The library's random generator (seeded by manual_seed)."""
+    """The library's host random generator (seeded by manual_seed)."""
     return _rng
 
 
+def generator_for(module, index: int = 0):
+    """The random generator that draws arrays of `module` directly: the host generator for
+    NumPy, the device's own (seeded by manual_seed) for CuPy. None for a module without one:
+    draw on the host and copy."""
+    if module is numpy:
+        return _rng
+    for kind in _kinds.values():
+        if kind.module is module and kind.new_generator is not None:
+            if index not in kind.generators:
+                seed = None if _seed is None else _seed + 7919 * index
+                kind.generators[index] = kind.new_generator(seed)
+            return kind.generators[index]
+    return None
+
+
 def get_rng_state() -> dict:
-    """The generator's state, as plain JSON-able data."""
+    """The host generator's state, as plain JSON-able data."""
     return _rng.bit_generator.state
 
 
@@ -131,14 +377,18 @@ def _blas_limited_to_one_thread():
 
 
 def parallel_for(n: int, fn: Callable[[int, int], None], min_size: int = 2, elements: int | None = None,
-                 single_thread_blas: bool = False) -> None:
+                 single_thread_blas: bool = False, like: object = None) -> None:
     """Run fn(start, stop) over [0, n) in one contiguous range per thread and wait.
 
     Ranges never overlap, so each call may write its own part of a shared output. A job of
     fewer than SERIAL_BELOW `elements` runs in the calling thread. With `single_thread_blas`,
     fn's matrix products run on one thread each, also when the job runs as one range (see
-    `matmul` for why convpool never lets BLAS start its own threads)."""
+    `matmul` for why convpool never lets BLAS start its own threads). For arrays of another
+    module (`like` a CuPy array) fn(0, n) runs once: the device parallelises each call itself."""
     global _executor
+    if like is not None and array_module(like) is not numpy:
+        fn(0, n)
+        return
     parts = min(_threads, n // max(min_size, 1))
     if elements is not None and elements < SERIAL_BELOW:
         parts = 1
@@ -170,7 +420,9 @@ def matmul(a, b, out=None):
     own threads right after (copies, pooling, batch norm) then shares the cores with them.
     Keeping every product on convpool's threads made a training step 10 to 25% faster on
     2 cores (benchmarks/README.md)."""
-    xp = array_module(a)
+    xp = array_module(a, b)
+    if xp is not numpy:  # the device's own BLAS (cuBLAS) schedules the product
+        return xp.matmul(a, b, out=out)
     if a.ndim not in (2, 3) or b.ndim != a.ndim or (a.ndim == 3 and a.shape[0] != b.shape[0]):
         raise ValueError(f"backend.matmul: expected two 2-D arrays or two stacks of the same length, "
                          f"got shapes {a.shape} and {b.shape}")
@@ -193,6 +445,8 @@ def parallel_copy(source):
     """A fresh C-contiguous copy of an array (often a transposed view), split over its
     first axis, or its second when the first is too short to share out."""
     xp = array_module(source)
+    if xp is not numpy:
+        return source.copy()  # a fresh C-ordered buffer
     out = xp.empty(source.shape, dtype=source.dtype)
     if source.ndim == 0:
         out[()] = source

@@ -38,7 +38,7 @@ def relu(input: Tensor) -> Tensor:
         xp.greater(x[start:stop], 0, out=positive[start:stop])
         xp.maximum(x[start:stop], 0, out=y[start:stop])
 
-    parallel_for(x.shape[0], forward_part, min_size=1, elements=x.size)
+    parallel_for(x.shape[0], forward_part, min_size=1, elements=x.size, like=x)
 
     def grad_fn(g):
         g = xp.ascontiguousarray(g)  # same layout as the mask: a straight pass
@@ -47,7 +47,7 @@ def relu(input: Tensor) -> Tensor:
         def backward_part(start: int, stop: int) -> None:
             xp.multiply(g[start:stop], positive[start:stop], out=gx[start:stop])
 
-        parallel_for(g.shape[0], backward_part, min_size=1, elements=g.size)
+        parallel_for(g.shape[0], backward_part, min_size=1, elements=g.size, like=g)
         return (gx,)
 
     return Tensor.from_op(y, (input,), grad_fn, "relu")

@@ -109,7 +109,7 @@ def _depthwise_forward(x, w, stride, dilation, pads, out):
             for i, out_index, in_index in taps:
                 y[(rows,) + out_index] += x[(rows,) + in_index] * weights[i]
 
-    parallel_for(y.shape[0], part, min_size=1, elements=x.size)
+    parallel_for(y.shape[0], part, min_size=1, elements=x.size, like=x)
     return y
 
 
@@ -135,7 +135,7 @@ def _depthwise_backward(gy, w, x, x_shape, stride, dilation, pads, need_input: b
                     gw[i] += xp.einsum(contract, g, x[(rows,) + in_index])
         partial_gw[start] = gw
 
-    parallel_for(gy.shape[0], part, min_size=1, elements=gy.size)
+    parallel_for(gy.shape[0], part, min_size=1, elements=gy.size, like=gy)
     gw = sum(partial_gw.values()).T.reshape(w.shape) if need_weight else None
     return gx, gw
 

@@ -48,7 +48,7 @@ def _batch_last(x, pads):
     def part(start: int, stop: int) -> None:
         xt[(slice(start, stop),) + inside] = source[start:stop]
 
-    parallel_for(x.shape[1], part, min_size=1, elements=x.size)
+    parallel_for(x.shape[1], part, min_size=1, elements=x.size, like=x)
     return xt
 
 
@@ -97,7 +97,7 @@ def backward(gy, w, padded_shape, stride, dilation, cols, need_input: bool, need
                                                                                  strict=True))
             gxt[target] += gcols[(slice(start, stop),) + offset]
 
-    parallel_for(channels, part, min_size=1, elements=gcols.size)
+    parallel_for(channels, part, min_size=1, elements=gcols.size, like=gcols)
     gx_pad = parallel_copy(gxt.transpose((nd + 1, 0) + tuple(range(1, nd + 1))))
     return gx_pad, gw
 

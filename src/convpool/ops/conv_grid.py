@@ -129,7 +129,7 @@ def forward(x, w, grid: Grid, bias=None):
             if bias is not None:
                 y[samples] += bias.reshape(bias_shape)
 
-    parallel_for(n_batch, part, min_size=1, elements=y.size * channels * taps, single_thread_blas=True)
+    parallel_for(n_batch, part, min_size=1, elements=y.size * channels * taps, single_thread_blas=True, like=y)
     return y
 
 
@@ -177,7 +177,7 @@ def weight_gradient(gy, x, w, grid: Grid):
             gw_t += cols[..., :count, :].reshape(channels * taps, -1) @ gy_grid[:, :count].reshape(n_out, -1).T
         partial_gw[start] = gw_t
 
-    parallel_for(n_batch, part, min_size=1, elements=gy.size * channels * taps, single_thread_blas=True)
+    parallel_for(n_batch, part, min_size=1, elements=gy.size * channels * taps, single_thread_blas=True, like=gy)
     return sum(partial_gw.values()).T.reshape(w.shape)
 
 

@@ -120,7 +120,7 @@ def col2im(cols, shape: Sequence[int], kernel: Sequence[int], stride: Sequence[i
             target = (slice(start, stop),) + tap(offset, stride, dilation, out)[1:]
             gx[target] += cols[(slice(start, stop),) + lead[1:] + offset]
 
-    parallel_for(gx.shape[0], part, min_size=1, elements=gx.size)
+    parallel_for(gx.shape[0], part, min_size=1, elements=gx.size, like=gx)
     return gx
 
 

@@ -117,7 +117,7 @@ def _batch_norm_training(x: Tensor, weight: Tensor | None, bias: Tensor | None, 
         if b is not None:
             y[:, c0:c1] += b[c0:c1, None]
 
-    parallel_for(channels, forward_part, min_size=1, elements=x3.size)
+    parallel_for(channels, forward_part, min_size=1, elements=x3.size, like=x3)
     inv_std = 1 / xp.sqrt(var + eps)
 
     def grad_fn(g):
@@ -135,7 +135,7 @@ def _batch_norm_training(x: Tensor, weight: Tensor | None, bias: Tensor | None, 
             out -= xpart * (scale * gw[c0:c1] / count)[:, None]
             out -= (scale * gb[c0:c1] / count)[:, None]
 
-        parallel_for(channels, backward_part, min_size=1, elements=g3.size)
+        parallel_for(channels, backward_part, min_size=1, elements=g3.size, like=g3)
         grads = (gx.reshape(x.shape),)
         grads += (gw,) if weight is not None else ()
         grads += (gb,) if bias is not None else ()

@@ -82,7 +82,7 @@ def max_pool(x: Tensor, kernel, stride, dilation, pads, out, return_indices: boo
         if won is not None and x.dtype.kind == "f" and bool(xp.isnan(y[part]).any()):
             _fold_max(x_pad[part], taps, y[part], won, nan_aware=True)  # rare: redo tracking NaN
 
-    parallel_for(y.shape[0], forward_part, min_size=1, elements=x.data.size)
+    parallel_for(y.shape[0], forward_part, min_size=1, elements=x.data.size, like=x.data)
     if not track:
         return Tensor(y), None
     assign = not overlapping(kernel, stride, dilation)
@@ -104,7 +104,7 @@ def max_pool(x: Tensor, kernel, stride, dilation, pads, out, return_indices: boo
                 else:
                     gx_pad[target] += gy[part] * won
 
-        parallel_for(gy.shape[0], backward_part, min_size=1, elements=x.data.size)
+        parallel_for(gy.shape[0], backward_part, min_size=1, elements=x.data.size, like=x.data)
         return (unpad(gx_pad, pads, x.shape[2:]),)
 
     result = Tensor.from_op(y, (x,), grad_fn, f"max_pool{nd}d")
@@ -225,7 +225,7 @@ def avg_pool(x: Tensor, kernel, stride, pads, out, count_include_pad: bool, divi
             y[part] += x_pad[(part,) + t[1:]]
         y[part] /= divisor
 
-    parallel_for(y.shape[0], forward_part, min_size=1, elements=x.data.size)
+    parallel_for(y.shape[0], forward_part, min_size=1, elements=x.data.size, like=x.data)
     assign = not overlapping(kernel, stride, dilation)
 
     def grad_fn(gy):
@@ -240,7 +240,7 @@ def avg_pool(x: Tensor, kernel, stride, pads, out, count_include_pad: bool, divi
                 else:
                     gx_pad[(part,) + t[1:]] += share
 
-        parallel_for(gy.shape[0], backward_part, min_size=1, elements=x.data.size)
+        parallel_for(gy.shape[0], backward_part, min_size=1, elements=x.data.size, like=x.data)
         return (unpad(gx_pad, pads, x.shape[2:]),)
 
     return Tensor.from_op(y, (x,), grad_fn, f"avg_pool{nd}d")
