@@ -1,5 +1,9 @@
 """Test-run settings shared by every test file."""
 
+import strict_device
+
+strict_device.register()  # the stand-in GPU, 'strict', that tests/reference.py runs every op on
+
 try:
     import torch
 except ImportError:

@@ -7,9 +7,11 @@ dropout's statistics, reprs, and constructor errors."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy
 import pytest
-from reference import TOLERANCE, needs_torch, tie_free, torch
+from reference import REFERENCE_DEVICES, TOLERANCE, needs_torch, tie_free, torch
 
 import convpool
 from convpool import nn
@@ -48,35 +50,47 @@ def compare_module(ours: nn.Module, theirs, x: numpy.ndarray, *, seed: int = 0, 
     ours.to(dtype)
     if randomize:
         randomize_torch(theirs, seed)
-    ours.load_state_dict(torch_state_as_numpy(theirs))
-    ours.train(theirs.training)
-    x_ours = convpool.tensor(x.copy(), requires_grad=True)
-    x_theirs = torch.tensor(x.copy(), requires_grad=True)
-    y_ours = ours(x_ours, *args, **kwargs)
-    y_theirs = theirs(x_theirs, *args, **kwargs)
-    if isinstance(y_theirs, tuple):  # (output, indices)
-        numpy.testing.assert_array_equal(y_ours[1].numpy(), y_theirs[1].numpy(), err_msg="indices differ")
-        y_ours, y_theirs = y_ours[0], y_theirs[0]
-    assert y_ours.shape == tuple(y_theirs.shape), f"shape: convpool {y_ours.shape}, torch {tuple(y_theirs.shape)}"
-    assert y_ours.dtype == dtype
-    if check_output_shape and not args and not kwargs:
-        assert ours.output_shape(x.shape) == y_ours.shape, "output_shape differs from a real forward"
-    numpy.testing.assert_allclose(y_ours.detach().numpy(), y_theirs.detach().numpy(), rtol=rtol, atol=atol,
-                                  err_msg="forward differs from torch")
-    upstream = numpy.random.default_rng(seed).standard_normal(y_ours.shape).astype(dtype)
-    y_ours.backward(convpool.tensor(upstream))
-    y_theirs.backward(torch.tensor(upstream))
-    numpy.testing.assert_allclose(x_ours.grad.numpy(), x_theirs.grad.numpy(), rtol=rtol, atol=atol,
-                                  err_msg="input gradient differs from torch")
-    ours_params = dict(ours.named_parameters())
-    theirs_params = dict(theirs.named_parameters())
-    assert list(ours_params) == list(theirs_params)
-    for name, p in theirs_params.items():
-        assert ours_params[name].grad is not None, f"no gradient for {name}"
-        numpy.testing.assert_allclose(ours_params[name].grad.numpy(), p.grad.numpy(), rtol=rtol, atol=atol,
-                                      err_msg=f"gradient of {name} differs from torch")
-    compare_state(ours, theirs, dtype)
-    return y_ours
+    initial = copy.deepcopy(theirs)
+    result = None
+    for run, device in enumerate(REFERENCE_DEVICES):  # torch's own module runs first, fresh copies after
+        theirs_run = theirs if run == 0 else copy.deepcopy(initial)
+        where = f" (convpool on {device})"
+        ours.load_state_dict(torch_state_as_numpy(theirs_run))
+        ours.to(device)
+        ours.train(theirs_run.training)
+        for (_, mine), (_, reference) in zip(ours.named_parameters(), theirs_run.named_parameters(), strict=True):
+            mine.grad = None if reference.grad is None else convpool.tensor(reference.grad.numpy(), device=device)
+        x_ours = convpool.tensor(x.copy(), device=device, requires_grad=True)
+        x_theirs = torch.tensor(x.copy(), requires_grad=True)
+        y_ours = ours(x_ours, *args, **kwargs)
+        y_theirs = theirs_run(x_theirs, *args, **kwargs)
+        if isinstance(y_theirs, tuple):  # (output, indices)
+            numpy.testing.assert_array_equal(y_ours[1].numpy(), y_theirs[1].numpy(), err_msg="indices differ" + where)
+            y_ours, y_theirs = y_ours[0], y_theirs[0]
+        assert y_ours.shape == tuple(y_theirs.shape), \
+            f"shape: convpool {y_ours.shape}, torch {tuple(y_theirs.shape)}{where}"
+        assert y_ours.dtype == dtype and y_ours.device.type == device
+        if check_output_shape and not args and not kwargs:
+            assert ours.output_shape(x.shape) == y_ours.shape, "output_shape differs from a real forward"
+        numpy.testing.assert_allclose(y_ours.detach().numpy(), y_theirs.detach().numpy(), rtol=rtol, atol=atol,
+                                      err_msg="forward differs from torch" + where)
+        upstream = numpy.random.default_rng(seed).standard_normal(y_ours.shape).astype(dtype)
+        y_ours.backward(convpool.tensor(upstream, device=device))
+        y_theirs.backward(torch.tensor(upstream))
+        numpy.testing.assert_allclose(x_ours.grad.numpy(), x_theirs.grad.numpy(), rtol=rtol, atol=atol,
+                                      err_msg="input gradient differs from torch" + where)
+        ours_params = dict(ours.named_parameters())
+        theirs_params = dict(theirs_run.named_parameters())
+        assert list(ours_params) == list(theirs_params)
+        for name, p in theirs_params.items():
+            assert ours_params[name].grad is not None, f"no gradient for {name}"
+            assert ours_params[name].grad.device.type == device, f"gradient of {name} on another device"
+            numpy.testing.assert_allclose(ours_params[name].grad.numpy(), p.grad.numpy(), rtol=rtol, atol=atol,
+                                          err_msg=f"gradient of {name} differs from torch{where}")
+        compare_state(ours, theirs_run, dtype)
+        ours.to("cpu")
+        result = y_ours if result is None else result
+    return result
 
 
 def compare_state(ours: nn.Module, theirs, dtype) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy
 import pytest
-from reference import TOLERANCE, check_grad, compare, needs_torch, torch
+from reference import REFERENCE_DEVICES, TOLERANCE, check_grad, compare, needs_torch, torch
 
 import convpool
 from convpool.ops.norm import batch_norm, group_norm, layer_norm, normalize
@@ -39,17 +39,20 @@ def test_batch_norm_training_matches_torch_and_updates_running_stats(seed, dtype
     x, rm, rv, w, b, momentum, eps = _batch_case(seed, dtype)
     affine = seed % 2 == 0
     tracked = seed % 4 != 3
-    ours_stats = [convpool.tensor(rm), convpool.tensor(rv)] if tracked else [None, None]
-    theirs_stats = [torch.tensor(rm), torch.tensor(rv)] if tracked else [None, None]
     arrays = (x, w, b) if affine else (x,)
-    compare(lambda x, *wb: batch_norm(x, *ours_stats, *wb, training=True, momentum=momentum, eps=eps),
-            lambda x, *wb: _F().batch_norm(x, *theirs_stats, *wb, training=True, momentum=momentum, eps=eps),
-            *arrays, seed=seed)
-    if tracked:
-        rtol, atol = TOLERANCE[numpy.dtype(dtype)]
-        for ours, theirs in zip(ours_stats, theirs_stats, strict=True):
-            assert ours.dtype == numpy.dtype(dtype)
-            numpy.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=rtol, atol=atol)
+    for device in REFERENCE_DEVICES:  # fresh running statistics per device: the op updates them
+        ours_stats = [convpool.tensor(rm, device=device), convpool.tensor(rv, device=device)] if tracked \
+            else [None, None]
+        theirs_stats = [torch.tensor(rm), torch.tensor(rv)] if tracked else [None, None]
+        compare(lambda x, *wb, s=ours_stats: batch_norm(x, *s, *wb, training=True, momentum=momentum, eps=eps),
+                lambda x, *wb, s=theirs_stats: _F().batch_norm(x, *s, *wb, training=True, momentum=momentum,
+                                                               eps=eps),
+                *arrays, seed=seed, devices=(device,))
+        if tracked:
+            rtol, atol = TOLERANCE[numpy.dtype(dtype)]
+            for ours, theirs in zip(ours_stats, theirs_stats, strict=True):
+                assert ours.dtype == numpy.dtype(dtype) and ours.device.type == device
+                numpy.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=rtol, atol=atol)
 
 
 @needs_torch
@@ -80,7 +83,8 @@ def test_batch_norm_training_on_a_batch_split_over_threads(which):
 def test_batch_norm_eval_matches_torch(seed, dtype):
     x, rm, rv, w, b, momentum, eps = _batch_case(seed + 100, dtype)
     arrays = (x, w, b) if seed % 2 == 0 else (x,)
-    compare(lambda x, *wb: batch_norm(x, convpool.tensor(rm), convpool.tensor(rv), *wb, eps=eps),
+    compare(lambda x, *wb: batch_norm(x, convpool.tensor(rm, device=x.device), convpool.tensor(rv, device=x.device),
+                                      *wb, eps=eps),
             lambda x, *wb: _F().batch_norm(x, torch.tensor(rm), torch.tensor(rv), *wb, eps=eps),
             *arrays, seed=seed)
 

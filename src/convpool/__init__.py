@@ -9,6 +9,7 @@ from . import (
 )
 from .backend import bool_ as bool  # noqa: A001  (torch.bool)
 from .backend import (
+    device,
     float32,
     float64,
     get_rng_state,
@@ -21,13 +22,22 @@ from .backend import (
 )
 from .factories import (
     arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
     from_numpy,
     full,
+    full_like,
+    linspace,
     ones,
     ones_like,
     rand,
+    rand_like,
     randint,
     randn,
+    randn_like,
+    randperm,
     tensor,
     zeros,
     zeros_like,
@@ -39,11 +49,13 @@ from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand",
+    "Tensor", "tensor", "as_tensor", "from_numpy", "device", "cuda", "empty", "empty_like", "full_like", "eye",
+    "linspace", "rand_like", "randn_like", "randperm",
+    "zeros", "ones", "full", "zeros_like", "ones_like", "randn", "rand",
     "randint", "arange", "cat", "stack", "where", "manual_seed", "get_rng_state", "set_rng_state",
     "no_grad", "enable_grad", "is_grad_enabled", "output_size", "same_padding", "transposed_output_length",
     "float32", "float64", "int64", "bool", "set_default_dtype", "memory_budget", "set_memory_budget",
     "backend", "functional", "nn", "optim", "data", "models",
 ]
 
-from . import data, models, nn, optim  # noqa: E402  (built on the names above)
+from . import cuda, data, models, nn, optim  # noqa: E402  (built on the names above)

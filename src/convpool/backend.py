@@ -227,6 +227,16 @@ def to_device(array, target: device | str):
     return kind.from_host(host, index)
 
 
+def activate(target: device | str | None):
+    """A context in which new device arrays go to `target`'s index (CuPy's current device)."""
+    if target is None:
+        return contextlib.nullcontext()
+    target = device(target)
+    if target.type == "cpu":
+        return contextlib.nullcontext()
+    return _kind(target.type).activate(0 if target.index is None else target.index)
+
+
 def to_host(array) -> numpy.ndarray:
     """A NumPy array with the same values (the array itself when it already is one)."""
     if isinstance(array, numpy.ndarray):
@@ -304,6 +314,20 @@ def generator_for(module, index: int = 0):
                 kind.generators[index] = kind.new_generator(seed)
             return kind.generators[index]
     return None
+
+
+def uniform(shape: tuple[int, ...], like) -> Any:
+    """Uniform [0, 1) float64 samples on `like`'s device: from the host generator on the CPU
+    (and for devices without a generator of their own, copied over), from the GPU's on a GPU."""
+    module = array_module(like)
+    if module is numpy:
+        return _rng.random(shape)
+    target = device_of(like)
+    generator = generator_for(module, target.index or 0)
+    if generator is None:
+        return to_device(_rng.random(shape), target)
+    with activate(target):
+        return generator.random(shape)
 
 
 def get_rng_state() -> dict:

@@ -204,7 +204,7 @@ def _prune(run: Path, keep: int, current: str) -> None:
 
 
 def _contiguous(value: Any) -> numpy.ndarray:
-    array = value.data if isinstance(value, Tensor) else numpy.asarray(value)
+    array = backend.to_host(value.data if isinstance(value, Tensor) else value)  # GPU arrays are saved from the host
     # not ascontiguousarray: it turns 0-d arrays (num_batches_tracked) into 1-d ones
     return array if array.flags.c_contiguous else array.copy(order="C")
 

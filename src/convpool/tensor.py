@@ -47,12 +47,16 @@ def enable_grad():
     return _grad_mode(True)
 
 
-def _as_array(data, dtype=None):
-    """An array from data; Python floats become the default dtype, as torch.tensor does."""
+def _as_array(data, dtype=None, device=None):
+    """An array from data; Python floats become the default dtype, as torch.tensor does.
+    A device array (CuPy) stays on its device unless `device` says where to put it."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
         dtype = numpy.dtype(dtype)
+    if backend.array_module(data) is not numpy:
+        array = data if dtype is None or data.dtype == dtype else data.astype(dtype)
+        return array if device is None else backend.to_device(array, device)
     if isinstance(data, numpy.ndarray | numpy.generic):
         array = data
     else:
@@ -63,7 +67,8 @@ def _as_array(data, dtype=None):
             array = array.astype(numpy.int64)
     if dtype is not None and array.dtype != dtype:
         array = array.astype(dtype)
-    return backend.xp.asarray(array)
+    array = numpy.asarray(array)
+    return array if device is None else backend.to_device(array, device)
 
 
 class Tensor:
@@ -72,8 +77,8 @@ class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_grad_fn", "_name", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's operators
 
-    def __init__(self, data, dtype=None, requires_grad: bool = False):
-        self.data = _as_array(data, dtype)
+    def __init__(self, data, dtype=None, requires_grad: bool = False, device=None):
+        self.data = _as_array(data, dtype, device)
         self.grad: Tensor | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._grad_fn: GradFn | None = None
@@ -136,9 +141,9 @@ class Tensor:
                     f"backward: gradient can be left out only for a one-element tensor, "
                     f"this one has shape {self.shape}"
                 )
-            seed = backend.xp.ones_like(self.data)
+            seed = backend.array_module(self.data).ones_like(self.data)
         else:
-            seed = _as_array(gradient, self.data.dtype)
+            seed = _as_array(gradient, self.data.dtype, self.device)
             if seed.shape != self.data.shape:
                 raise ValueError(
                     f"backward: gradient has shape {seed.shape} but the tensor has shape {self.shape}"
@@ -151,7 +156,7 @@ class Tensor:
                 continue
             if node._grad_fn is None:
                 if node.grad is None:  # a private, writable copy: g may be shared or a broadcast view
-                    node.grad = Tensor(backend.xp.array(g, dtype=node.data.dtype, copy=True))
+                    node.grad = Tensor(backend.array_module(g).array(g, dtype=node.data.dtype, copy=True))
                 else:
                     node.grad = Tensor((node.grad.data + g).astype(node.data.dtype, copy=False))
                 continue
@@ -215,18 +220,20 @@ class Tensor:
         return int(self.data.size)
 
     def numpy(self) -> numpy.ndarray:
-        """The data as a NumPy array (shared, not copied); only for tensors without grad."""
+        """The data as a NumPy array: shared for a CPU tensor, copied to the host from a GPU.
+        Refused for a tensor that requires grad, as in PyTorch."""
         if self.requires_grad:
-            raise RuntimeError("numpy: call .detach().numpy() on a tensor that requires grad")
-        return numpy.asarray(self.data)
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        return backend.to_host(self.data)
 
     def tolist(self):
-        return self.data.tolist()
+        return backend.to_host(self.data).tolist()
 
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item: only one-element tensors convert to a number, shape is {self.shape}")
-        return self.data.item()
+        return backend.to_host(self.data).item()
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -234,8 +241,10 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        body = numpy.array2string(numpy.asarray(self.data), separator=", ", prefix="tensor(")
+        body = numpy.array2string(backend.to_host(self.data), separator=", ", prefix="tensor(")
         extra = f", dtype={self.dtype}, shape={self.shape}"
+        if self.device.type != "cpu":
+            extra += f", device='{self.device}'"
         if self.requires_grad:
             extra += f", grad_fn={self._name}" if self._grad_fn is not None else ", requires_grad=True"
         return f"tensor({body}{extra})"
@@ -252,9 +261,40 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
-    # ----- dtype -------------------------------------------------------------------------
-    def to(self, dtype) -> Tensor:
-        return _ops.cast(self, dtype)
+    # ----- device and dtype --------------------------------------------------------------
+    @property
+    def device(self) -> backend.device:
+        """Where the data lives: device('cpu'), device('cuda', 0), ..."""
+        return backend.device_of(self.data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def to(self, *args, **kwargs) -> Tensor:
+        """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(other)` or keywords `device=`,
+        `dtype=`, as in PyTorch; `non_blocking` and `copy` are accepted. Differentiable: the
+        gradient goes back to this tensor's device and dtype."""
+        target, dtype, copy = _to_arguments(self, args, kwargs)
+        out = self
+        if target is not None:
+            out = _moved(out, target)
+        if dtype is not None and numpy.dtype(dtype) != out.dtype:
+            out = _ops.cast(out, dtype)
+        if copy and out is self:
+            out = _ops.clone(self) if hasattr(_ops, "clone") else Tensor(self.data.copy())
+        return out
+
+    def cpu(self) -> Tensor:
+        return _moved(self, backend.CPU)
+
+    def cuda(self, device=None) -> Tensor:
+        """This tensor on a GPU (`device` an index or 'cuda:N'; the first GPU by default)."""
+        if device is None:
+            device = "cuda"
+        elif isinstance(device, int):
+            device = f"cuda:{device}"
+        return _moved(self, backend.device(device))
 
     def float(self) -> Tensor:
         return _ops.cast(self, backend.float32)
@@ -317,6 +357,50 @@ class Tensor:
     @property
     def T(self):
         return _ops.permute(self, tuple(reversed(range(self.ndim))))
+
+
+def _moved(x: Tensor, target) -> Tensor:
+    """x on `target` (itself when already there); the gradient flows back to x's device."""
+    target = backend.device(target)
+    source = x.device
+    data = backend.to_device(x.data, target)
+    if data is x.data:
+        return x
+    return Tensor.from_op(data, (x,), lambda g: (backend.to_device(g, source),), "to")
+
+
+def _to_arguments(x: Tensor, args, kwargs):
+    """(device or None, dtype or None, copy) from Tensor.to's PyTorch-style arguments."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
+    if unknown:
+        raise TypeError(f"to: unexpected keyword argument(s) {sorted(unknown)}")
+    target, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            target, dtype = arg.device, arg.dtype
+        elif isinstance(arg, backend.device):
+            target = arg
+        elif isinstance(arg, str) and _looks_like_device(arg):
+            target = backend.device(arg)
+        elif isinstance(arg, bool):  # to(device, dtype, non_blocking): accepted, ignored
+            continue
+        else:
+            try:
+                dtype = numpy.dtype(arg)
+            except TypeError:
+                raise TypeError(f"to: expected a device ('cpu', 'cuda', 'cuda:N'), a dtype or a tensor, "
+                                f"got {arg!r}") from None
+    if target is not None:
+        target = backend.device(target)
+    return target, dtype, bool(kwargs.get("copy", False))
+
+
+def _looks_like_device(name: str) -> bool:
+    try:
+        backend.device(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _freed(_g):

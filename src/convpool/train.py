@@ -26,7 +26,7 @@ import numpy
 from tqdm import tqdm
 
 from . import functional as F
-from .backend import array_module
+from .backend import array_module, to_host
 from .checkpoint import CheckpointError, PathLike, latest_checkpoint, load_checkpoint, save_checkpoint
 from .nn.module import Module
 from .optim.optimizer import Optimizer
@@ -158,9 +158,10 @@ def _train_epoch(model: Module, loader: Iterable, optimizer: Optimizer, step_sch
     bar = tqdm(total=_length(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False,
                disable=True if not progress else None, file=sys.stderr, dynamic_ncols=True)
     batches = iter(loader)
+    device = model_device(model)
     try:
         for batch, (images, labels) in enumerate(batches, start=1):
-            images, labels = _tensor(images), _tensor(labels)
+            images, labels = _tensor(images, device), _tensor(labels, device)
             optimizer.zero_grad()
             logits = model(images)
             loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
@@ -194,7 +195,7 @@ def _train_epoch(model: Module, loader: Iterable, optimizer: Optimizer, step_sch
         raise ValueError(f"fit: the training loader gave no batches in epoch {epoch + 1}")
     # a step can turn weights non-finite after the last finite loss; never save those
     for name, param in model.named_parameters():
-        if not numpy.isfinite(param.data).all():
+        if not bool(array_module(param.data).isfinite(param.data).all()):
             raise TrainingDiverged(epoch + 1, batch, value, last_good, f"parameter {name!r} became non-finite; "
                                    "the last loss was")
     return {"loss": total_loss / seen, "accuracy": correct / seen, "n": seen, "batches": batch}
@@ -216,10 +217,12 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
     confusion = None
     total_loss, n = 0.0, 0
     batches = iter(loader)
+    device = model_device(model)
     try:
         with no_grad():
             for images, labels in batches:
-                images, labels = _tensor(images), _tensor(labels)
+                truth = to_host(_tensor(labels).data).astype(numpy.int64)
+                images, labels = _tensor(images, device), _tensor(labels, device)
                 if tta and images.ndim != 4:
                     raise ValueError(f"evaluate: tta flips images (N, C, H, W), got a batch of shape {images.shape}")
                 logits = scores_with_mirror(model, images, tta_shift) if tta else model(images)
@@ -227,14 +230,13 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
                 if logits.ndim != 2 or logits.shape[1] != size:
                     raise ValueError(f"evaluate: the model gave scores of shape {logits.shape}; expected "
                                      f"(batch, num_classes) with num_classes={size}")
-                truth = labels.data.astype(numpy.int64)
                 if truth.size and (truth.min() < 0 or truth.max() >= size):
                     raise ValueError(f"evaluate: labels must be in [0, {size}), got values in "
                                      f"[{truth.min()}, {truth.max()}]")
                 total_loss += float(F.cross_entropy(logits, labels, reduction="sum").item())
                 if confusion is None:
                     confusion = numpy.zeros((size, size), dtype=numpy.int64)
-                predicted = logits.data.argmax(axis=1)
+                predicted = to_host(logits.data.argmax(axis=1))
                 confusion += numpy.bincount(truth * size + predicted, minlength=size * size).reshape(size, size)
                 n += len(truth)
     finally:
@@ -338,8 +340,17 @@ def _summary(record: dict[str, Any], epochs: int) -> str:
                    f"| {record['seconds']:.1f} s")
 
 
-def _tensor(value: Any) -> Tensor:
-    return value if isinstance(value, Tensor) else Tensor(numpy.asarray(value))
+def _tensor(value: Any, device: Any = None) -> Tensor:
+    """A batch as a tensor on `device` (the loader's host arrays are copied there)."""
+    tensor = value if isinstance(value, Tensor) else Tensor(numpy.asarray(value))
+    return tensor if device is None else tensor.to(device)
+
+
+def model_device(model: Module):
+    """The device of a model's first parameter (the CPU for a model without parameters)."""
+    for param in model.parameters():
+        return param.device
+    return None
 
 
 def _length(loader: Iterable) -> int | None:

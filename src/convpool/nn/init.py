@@ -60,7 +60,7 @@ def _check(tensor: Tensor, name: str) -> None:
 
 
 def _fill(tensor: Tensor, values) -> Tensor:
-    tensor.data[...] = numpy.asarray(values).astype(tensor.dtype, copy=False)
+    tensor.data[...] = backend.asarray(numpy.asarray(values).astype(tensor.dtype, copy=False), like=tensor.data)
     return tensor
 
 

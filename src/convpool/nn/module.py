@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy
 
+from .. import backend
 from ..tensor import Tensor
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -307,15 +308,17 @@ class Module:
                    keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """name -> tensor for every parameter and persistent buffer, with PyTorch's key names
         ("features.0.weight", "bn.running_mean", "bn.num_batches_tracked"). The tensors are
-        detached but share memory with the module unless keep_vars."""
+        detached host tensors: they share memory with a module on the CPU, and are copies of a
+        module's GPU arrays, so a state dict saves and loads the same on every machine.
+        With keep_vars, the module's own tensors (on their device)."""
         if destination is None:
             destination = OrderedDict()
         for name, param in self._parameters.items():
             if param is not None:
-                destination[prefix + name] = param if keep_vars else param.detach()
+                destination[prefix + name] = param if keep_vars else Tensor(backend.to_host(param.data))
         for name, buffer in self._buffers.items():
             if buffer is not None and name not in self._non_persistent_buffers:
-                destination[prefix + name] = buffer if keep_vars else buffer.detach()
+                destination[prefix + name] = buffer if keep_vars else Tensor(backend.to_host(buffer.data))
         for name, module in self._modules.items():
             if module is not None:
                 module.state_dict(destination=destination, prefix=f"{prefix}{name}.", keep_vars=keep_vars)
@@ -344,7 +347,7 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            source = value.data if isinstance(value, Tensor) else numpy.asarray(value)
+            source = backend.to_host(value.data) if isinstance(value, Tensor) else numpy.asarray(value)
             if tuple(source.shape) != target.shape:
                 problems.append(f"size mismatch for {key}: copying a param with shape {tuple(source.shape)} from "
                                 f"checkpoint, the shape in current model is {target.shape}.")
@@ -357,26 +360,32 @@ class Module:
             raise StateDictError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                  + "\n\t".join(problems))
         for target, source in copies:
-            target.data[...] = source.astype(target.dtype, copy=False)
+            target.data[...] = backend.asarray(source.astype(target.dtype, copy=False), like=target.data)
         return IncompatibleKeys(missing, unexpected)
 
-    # ----- dtype -------------------------------------------------------------------------
-    def to(self, dtype: Any) -> Module:
-        """Cast floating parameters, their gradients and floating buffers to dtype, in place
-        (the Parameter objects stay the same, so optimisers keep working). Integer buffers
-        such as num_batches_tracked are left as they are."""
-        try:
-            dtype = numpy.dtype(dtype)
-        except TypeError:
-            raise TypeError(f"to: expected a dtype such as convpool.float64, got {dtype!r}") from None
-        if dtype.kind != "f":
-            raise TypeError(f"to: only floating dtypes can be given to a module, got {dtype}")
+    # ----- device and dtype ------------------------------------------------------------
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """`to(device)`, `to(dtype)`, `to(device, dtype)` or keywords, as in PyTorch: moves
+        parameters, their gradients and buffers to the device, and casts the floating ones to
+        the dtype, in place (the Parameter objects stay the same, so optimisers keep working).
+        Integer buffers such as num_batches_tracked keep their dtype."""
+        target, dtype = _module_to_arguments(args, kwargs)
         for tensor in list(self.parameters()) + list(self.buffers()):
-            if tensor.dtype.kind == "f":
-                tensor.data = tensor.data.astype(dtype, copy=False)
-                if tensor.grad is not None:
-                    tensor.grad.data = tensor.grad.data.astype(dtype, copy=False)
+            for holder in (tensor, tensor.grad):
+                if holder is None:
+                    continue
+                if target is not None:
+                    holder.data = backend.to_device(holder.data, target)
+                if dtype is not None and holder.dtype.kind == "f":
+                    holder.data = holder.data.astype(dtype, copy=False)
         return self
+
+    def cpu(self) -> Module:
+        return self.to(backend.CPU)
+
+    def cuda(self, device: int | str | None = None) -> Module:
+        return self.to(backend.device("cuda" if device is None else f"cuda:{device}" if isinstance(device, int)
+                                      else device))
 
     def double(self) -> Module:
         return self.to(numpy.float64)
@@ -407,6 +416,37 @@ class Module:
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+
+def _module_to_arguments(args, kwargs):
+    """(device or None, floating dtype or None) from Module.to's arguments."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format"}
+    if unknown:
+        raise TypeError(f"to: unexpected keyword argument(s) {sorted(unknown)}")
+    target, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            target, dtype = arg.device, arg.dtype
+        elif isinstance(arg, backend.device):
+            target = arg
+        elif isinstance(arg, bool):
+            continue
+        elif isinstance(arg, str):
+            try:
+                target = backend.device(arg)
+            except ValueError:
+                dtype = arg
+        else:
+            dtype = arg
+    if dtype is not None:
+        try:
+            dtype = numpy.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"to: expected a device ('cpu', 'cuda') or a dtype such as convpool.float64, "
+                            f"got {dtype!r}") from None
+        if dtype.kind != "f":
+            raise TypeError(f"to: only floating dtypes can be given to a module, got {dtype}")
+    return (None if target is None else backend.device(target)), dtype
 
 
 def _castable(source: numpy.ndarray, dtype: numpy.dtype) -> bool:

@@ -41,7 +41,17 @@ def spatial_names(spatial: int) -> str:
     return ", ".join(("L",) if spatial == 1 else ("H", "W") if spatial == 2 else ("D", "H", "W"))
 
 
+def check_same_device(op: str, **tensors) -> None:
+    """One clear error when an op's tensors live on different devices."""
+    named = {k: t for k, t in tensors.items() if isinstance(t, Tensor)}
+    devices = {t.device for t in named.values()}
+    if len(devices) > 1:
+        listing = ", ".join(f"{k} on {t.device}" for k, t in named.items())
+        raise RuntimeError(f"{op}: expected all tensors on one device, got {listing}; move them with .to(device)")
+
+
 def check_same_dtype(op: str, **tensors) -> None:
+    check_same_device(op, **tensors)
     named = {k: t for k, t in tensors.items() if t is not None}
     dtypes = {t.dtype for t in named.values()}
     if len(dtypes) > 1:

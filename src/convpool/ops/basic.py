@@ -13,6 +13,7 @@ import numpy
 from .. import backend
 from ..backend import array_module
 from ..tensor import Tensor
+from .args import check_same_device
 
 
 def as_tensor(value, like: Tensor | None = None) -> Tensor:
@@ -26,8 +27,10 @@ def as_tensor(value, like: Tensor | None = None) -> Tensor:
             dtype = backend.default_dtype()
         elif dtype.kind == "b" and isinstance(value, int):
             dtype = backend.int64
-        return Tensor(array_module().asarray(value, dtype=dtype))
-    return Tensor(value)
+        return Tensor(backend.asarray(value, like=like.data, dtype=dtype))
+    if like is None or array_module(value) is not numpy:
+        return Tensor(value)  # a device array stays where it is
+    return Tensor(value, device=like.device)  # host data joins the tensor it meets
 
 
 def unbroadcast(g, shape: tuple[int, ...]):
@@ -50,10 +53,23 @@ def _pair(a, b) -> tuple[Tensor, Tensor]:
     else:
         b = as_tensor(b)
         a = as_tensor(a, b)
+    if a.device != b.device:
+        a, b = _same_device(a, b)
     if a.dtype.kind == "f" and b.dtype.kind != "f":
         b = cast(b, a.dtype)
     elif b.dtype.kind == "f" and a.dtype.kind != "f":
         a = cast(a, b.dtype)
+    return a, b
+
+
+def _same_device(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """A 0-d CPU tensor meeting a device tensor moves to it, as PyTorch lets CPU scalars mix
+    with GPU tensors; any other mix is an error naming both devices."""
+    if a.ndim == 0 and a.device.type == "cpu" and not a.requires_grad:
+        return a.to(b.device), b
+    if b.ndim == 0 and b.device.type == "cpu" and not b.requires_grad:
+        return a, b.to(a.device)
+    check_same_device("binary op", input=a, other=b)
     return a, b
 
 
@@ -115,7 +131,7 @@ def pow(a, b) -> Tensor:
         if a.requires_grad:
             ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.shape)
         if b.requires_grad:
-            with numpy.errstate(divide="ignore", invalid="ignore"):
+            with backend.errstate(xp, divide="ignore", invalid="ignore"):
                 log_a = xp.where(a.data > 0, xp.log(xp.where(a.data > 0, a.data, 1)), 0)
             gb = unbroadcast(g * y * log_a, b.shape)
         return ga, gb
@@ -207,8 +223,12 @@ def compare(a, b, how: str) -> Tensor:
 
 def where(condition, a, b) -> Tensor:
     """a where condition holds, else b (gradients flow to the chosen side)."""
-    cond = condition.data if isinstance(condition, Tensor) else array_module().asarray(condition)
     a, b = _pair(a, b)
+    if isinstance(condition, Tensor):
+        check_same_device("where", condition=condition, input=a)
+        cond = condition.data
+    else:
+        cond = backend.asarray(condition, like=a.data)
     xp = array_module(a.data)
     cond = xp.asarray(cond, dtype=bool)
     y = xp.where(cond, a.data, b.data)
@@ -406,6 +426,10 @@ def getitem(a: Tensor, index) -> Tensor:
     elif isinstance(index, tuple):
         index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
     xp = array_module(a.data)
+    if xp is not numpy:  # host index arrays move to the tensor's device
+        parts = index if isinstance(index, tuple) else (index,)
+        parts = tuple(backend.asarray(p, like=a.data) if isinstance(p, numpy.ndarray) else p for p in parts)
+        index = parts if isinstance(index, tuple) else parts[0]
     y = a.data[index]
     advanced = _is_advanced(index)
 
@@ -439,9 +463,10 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 tensors[0].shape[axis + 1:]:
             raise ValueError(f"cat: tensor {i} has shape {t.shape}, which does not match "
                              f"{tensors[0].shape} outside dim {dim}")
+    check_same_device("cat", **{f"tensors[{i}]": t for i, t in enumerate(tensors)})
     xp = array_module(tensors[0].data)
     y = xp.concatenate([t.data for t in tensors], axis=axis)
-    bounds = numpy.cumsum([t.shape[axis] for t in tensors])[:-1]
+    bounds = numpy.cumsum([t.shape[axis] for t in tensors])[:-1].tolist()
 
     def grad_fn(g):
         return tuple(xp.split(g, bounds, axis=axis))

@@ -52,6 +52,6 @@ def _dropout(input: Tensor, p: float, training: bool, mask_shape: tuple[int, ...
     if p == 1:
         mask = xp.zeros(mask_shape, dtype=input.dtype)
     else:
-        keep = backend.rng().random(mask_shape) >= p
+        keep = backend.uniform(mask_shape, like=input.data) >= p
         mask = keep.astype(input.dtype) * (1 / (1 - float(p)))  # Python float: dtype kept
     return Tensor.from_op(input.data * mask, (input,), lambda g: (g * mask,), op)

@@ -202,7 +202,7 @@ def _cross_entropy_probabilities(input: Tensor, target: Tensor, weight: Tensor |
     if reduction == "sum":
         return total
     items = input.numel() // n_classes if n_classes else 0
-    return _divide(total, numpy.asarray(items if items else math.nan, dtype=input.dtype))
+    return _divide(total, input.dtype.type(items if items else math.nan))
 
 
 def _class_axis(op: str, input: Tensor) -> int:
