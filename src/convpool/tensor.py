@@ -305,6 +305,29 @@ class Tensor:
     def long(self) -> Tensor:
         return _ops.cast(self, backend.int64)
 
+    def int(self) -> Tensor:
+        return _ops.cast(self, "int32")
+
+    def bool(self) -> Tensor:
+        return _ops.cast(self, backend.bool_)
+
+    def type(self, dtype=None):
+        """The dtype's name with no argument; a cast with one."""
+        return f"convpool.{self.dtype}" if dtype is None else _ops.cast(self, dtype)
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return bool(self.data.flags.c_contiguous)
+
+    def contiguous(self) -> Tensor:
+        return self if self.is_contiguous() else self.clone()
+
+    def clone(self) -> Tensor:
+        """A copy in a new buffer; the gradient passes straight through."""
+        return Tensor.from_op(self.data.copy(), (self,), lambda g: (g,), "clone")
+
     # ----- arithmetic (ops/basic.py holds forward and backward) --------------------------
     def __add__(self, other): return _ops.add(self, other)
     def __radd__(self, other): return _ops.add(other, self)
@@ -330,6 +353,67 @@ class Tensor:
     def __ge__(self, other): return _ops.compare(self, other, "ge")
 
     def __getitem__(self, index): return _ops.getitem(self, index)
+    def __setitem__(self, index, value): _inplace().setitem(self, index, value)
+
+    def __index__(self) -> int:
+        """A one-element integer tensor as a Python index: `classes[predicted[j]]`."""
+        if self.data.size != 1 or self.data.dtype.kind not in "iu":
+            raise TypeError(f"only one-element integer tensors can be used as an index, got dtype {self.dtype} "
+                            f"and shape {self.shape}")
+        return int(self.item())
+
+    # ----- the same operations as methods, with PyTorch's names ---------------------------
+    def add(self, other, alpha=1): return _ops.add(self, other if alpha == 1 else other * alpha)
+    def sub(self, other, alpha=1): return _ops.sub(self, other if alpha == 1 else other * alpha)
+    def mul(self, other): return _ops.mul(self, other)
+    def div(self, other): return _ops.div(self, other)
+    def pow(self, exponent): return _ops.pow(self, exponent)
+    def matmul(self, other): return _ops.matmul(self, other)
+    def neg(self): return _ops.neg(self)
+    def eq(self, other): return _ops.compare(self, other, "eq")
+    def ne(self, other): return _ops.compare(self, other, "ne")
+    def lt(self, other): return _ops.compare(self, other, "lt")
+    def le(self, other): return _ops.compare(self, other, "le")
+    def gt(self, other): return _ops.compare(self, other, "gt")
+    def ge(self, other): return _ops.compare(self, other, "ge")
+    def __invert__(self): return Tensor(~self.data) if self.dtype.kind in "biu" else _not_logical(self)
+    def __and__(self, other): return _logical(self, other, "__and__")
+    def __or__(self, other): return _logical(self, other, "__or__")
+    def __xor__(self, other): return _logical(self, other, "__xor__")
+    def t(self):
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with at most 2 dims, got shape {self.shape}; use transpose")
+        return self if self.ndim < 2 else _ops.transpose(self, 0, 1)
+    def expand_as(self, other): return _ops.expand(self, other.shape)
+    def view_as(self, other): return _ops.reshape(self, other.shape)
+    def reshape_as(self, other): return _ops.reshape(self, other.shape)
+    def type_as(self, other): return _ops.cast(self, other.dtype)
+    def argmin(self, dim=None, keepdim=False): return _functions().argmin(self, dim, keepdim)
+    def std(self, dim=None, unbiased=True, keepdim=False): return _select().std(self, dim, unbiased, keepdim)
+    def norm(self, p=2, dim=None, keepdim=False): return _select().norm(self, p, dim, keepdim)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return _select().topk(self, k, dim, largest, sorted)
+    def sort(self, dim=-1, descending=False, stable=False): return _select().sort(self, dim, descending, stable)
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return _select().argsort(self, dim, descending, stable)
+    def chunk(self, chunks, dim=0): return _select().chunk(self, chunks, dim)
+    def split(self, split_size, dim=0): return _select().split(self, split_size, dim)
+    def repeat(self, *repeats): return _select().repeat(self, _shape_args(repeats))
+    def masked_fill(self, mask, value): return _select().masked_fill(self, mask, value)
+    def gather(self, dim, index): return _select().gather(self, dim, index)
+    def softmax(self, dim): return _activation().softmax(self, dim)
+    def log_softmax(self, dim): return _activation().log_softmax(self, dim)
+
+    # ----- in place (ops/inplace.py says when the buffer itself changes) -----------------
+    def add_(self, other, alpha=1): return _inplace().apply(self, lambda x: x.add(other, alpha), "add_")
+    def sub_(self, other, alpha=1): return _inplace().apply(self, lambda x: x.sub(other, alpha), "sub_")
+    def mul_(self, other): return _inplace().apply(self, lambda x: _ops.mul(x, other), "mul_")
+    def div_(self, other): return _inplace().apply(self, lambda x: _ops.div(x, other), "div_")
+    def clamp_(self, min=None, max=None): return _inplace().apply(self, lambda x: _ops.clamp(x, min, max), "clamp_")
+    def masked_fill_(self, mask, value):
+        return _inplace().apply(self, lambda x: _select().masked_fill(x, mask, value), "masked_fill_")
+    def copy_(self, source, non_blocking=False): return _inplace().copy_(self, source)
+    def fill_(self, value): return _inplace().fill_(self, value)
+    def zero_(self): return _inplace().fill_(self, 0)
 
     def exp(self): return _ops.exp(self)
     def log(self): return _ops.log(self)
@@ -337,8 +421,8 @@ class Tensor:
     def abs(self): return _ops.abs(self)
     def sum(self, dim=None, keepdim=False): return _ops.sum(self, dim, keepdim)
     def mean(self, dim=None, keepdim=False): return _ops.mean(self, dim, keepdim)
-    def max(self, dim=None, keepdim=False): return _ops.max(self, dim, keepdim)
-    def min(self, dim=None, keepdim=False): return _ops.min(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False): return _functions().max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _functions().min(self, dim, keepdim)
     def argmax(self, dim=None, keepdim=False): return _ops.argmax(self, dim, keepdim)
     def var(self, dim=None, unbiased=True, keepdim=False): return _ops.var(self, dim, unbiased, keepdim)
     def reshape(self, *shape): return _ops.reshape(self, _shape_args(shape))
@@ -413,6 +497,33 @@ def _freed(_g):
 def _activation():
     from .ops import activation
     return activation
+
+
+def _select():
+    from .ops import select
+    return select
+
+
+def _inplace():
+    from .ops import inplace
+    return inplace
+
+
+def _functions():
+    from . import functions
+    return functions
+
+
+def _logical(a: Tensor, other, how: str) -> Tensor:
+    other = _ops.as_tensor(other, a)
+    if a.dtype.kind not in "biu" or other.dtype.kind not in "biu":
+        raise TypeError(f"{how.strip('_')}: bitwise and logical operators take bool or integer tensors, "
+                        f"got {a.dtype} and {other.dtype}")
+    return Tensor(getattr(a.data, how)(other.data))
+
+
+def _not_logical(a: Tensor) -> Tensor:
+    raise TypeError(f"~ takes bool or integer tensors, got {a.dtype}")
 
 
 def _shape_args(args) -> tuple[int, ...]:

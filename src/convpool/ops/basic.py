@@ -240,6 +240,24 @@ def where(condition, a, b) -> Tensor:
     return Tensor.from_op(y, (a, b), grad_fn, "where")
 
 
+def maximum(a, b, largest: bool = True) -> Tensor:
+    """Elementwise larger (or smaller) of two tensors; NaN wins. PyTorch's gradient rule:
+    ties give each side half, the losing side nothing, and a NaN pair both sides all of it."""
+    a, b = _pair(a, b)
+    xp = array_module(a.data)
+    y = (xp.maximum if largest else xp.minimum)(a.data, b.data)
+    tie = a.data == b.data
+    a_loses = (a.data < b.data) if largest else (a.data > b.data)
+    b_loses = (a.data > b.data) if largest else (a.data < b.data)
+
+    def grad_fn(g):
+        shared = xp.where(tie, g / 2, g)
+        return (unbroadcast(xp.where(a_loses, 0, shared), a.shape) if a.requires_grad else None,
+                unbroadcast(xp.where(b_loses, 0, shared), b.shape) if b.requires_grad else None)
+
+    return Tensor.from_op(y, (a, b), grad_fn, "maximum" if largest else "minimum")
+
+
 def cast(a: Tensor, dtype) -> Tensor:
     """Convert the dtype; a cast to a non-floating dtype leaves the graph, as in PyTorch."""
     dtype = numpy.dtype(dtype)
