@@ -22,8 +22,12 @@ last. Only then is `latest` switched, by the same temp-file-and-rename, and the 
 fsynced. Whenever the process dies, `latest` names either the previous complete checkpoint
 or the new complete one, never a mixture, and the previous one is never written to. A
 failed save removes its unfinished folder; one left by a hard crash is ignored (nothing
-points to it) and removed by the next pruning. The hashes in the JSON also catch files
-copied together from different saves. One writer per run folder.
+points to it) and removed by the next save, with any temporary files a crash left. Each
+checkpoint.json names the checkpoint that was `latest` before it ("previous"), so pruning
+follows that chain back from the new one: a complete folder that never became `latest` (a
+kill between its checkpoint.json and the switch) is an orphan and is removed, never kept in
+place of the real previous checkpoint. The hashes in the JSON also catch files copied
+together from different saves. One writer per run folder.
 
 `checkpoint.json` (format version 1)::
 
@@ -34,7 +38,8 @@ copied together from different saves. One writer per run folder.
      "optimizer": {"class": "AdamW", "state": <JSON part of split_state_dict>} or null,
      "scheduler": {"class": "OneCycleLR", "state": <scheduler.state_dict()>} or null,
      "rng_state": <backend.get_rng_state()>, "loader_state": {"seed", "epoch"} or null,
-     "history": [{"epoch": 1, "train_loss": ..., ...}, ...], "extra": {...}}
+     "history": [{"epoch": 1, "train_loss": ..., ...}, ...], "extra": {...},
+     "previous": "epoch-0002" or null}              # the checkpoint `latest` named before this one
 
 Model config keys by convention: in_channels, num_classes, image_size (what
 `convpool.models.build` takes), classes (names), mean and std (the input normalisation).
@@ -42,7 +47,9 @@ Model config keys by convention: in_channels, num_classes, image_size (what
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import errno
 import hashlib
 import inspect
 import json
@@ -133,28 +140,79 @@ def save_checkpoint(folder: PathLike, model: Module, *, model_name: str, model_c
         "loader_state": None if loader is None else loader.state_dict(),
         "history": list(history),
         "extra": dict(extra or {}),
+        "previous": None,
     }
+    run = Path(folder)
+    previous = _read_latest(run) if run.is_dir() else None
+    if previous is not None and (run / previous / JSON_FILE).is_file():
+        document["previous"] = previous
     try:
         text = json.dumps(document, indent=1, default=_json_default)
     except (TypeError, ValueError) as error:
         raise TypeError(f"save_checkpoint: the checkpoint data is not JSON-serialisable: {error}") from None
 
-    run = Path(folder)
-    run.mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _naming(error, run) from None
+    _tidy(run, previous)  # a crash's leftovers go before this save needs the room
     target = _new_folder(run, epoch)
     try:
-        atomic_write(target / WEIGHTS_FILE, weights_blob)
+        _write(target / WEIGHTS_FILE, weights_blob)
         if optimizer_blob is not None:
-            atomic_write(target / OPTIMIZER_FILE, optimizer_blob)
-        atomic_write(target / JSON_FILE, text.encode())  # last: a folder without it is unfinished
-        atomic_write(run / LATEST_FILE, f"{target.name}\n".encode())  # the commit point
+            _write(target / OPTIMIZER_FILE, optimizer_blob)
+        _write(target / JSON_FILE, text.encode())  # last: a folder without it is unfinished
+        _write(run / LATEST_FILE, f"{target.name}\n".encode())  # the commit point
     except BaseException:
         if _read_latest(run) != target.name:  # not committed: nothing may point at it
             shutil.rmtree(target, ignore_errors=True)
         raise
-    if keep is not None:
-        _prune(run, keep, target.name)
+    _prune(run, keep, target.name)
     return target
+
+
+def check_room(folder: PathLike, model: Module, optimizer: Optimizer | None = None, keep: int | None = 2) -> None:
+    """Before training: the run folder can be made and written, and its disk has room for the
+    checkpoints to come (keep + 1 of them at once during a save; the optimizer's state
+    counted as two copies of the weights). An OSError naming the folder otherwise, so a full
+    or read-only disk is found before an epoch of work, not after it."""
+    run = Path(folder)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        probe = run / f".convpool-write-test-{os.getpid()}.tmp"
+        probe.write_bytes(b"convpool")
+        probe.unlink()
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write checkpoints to {run}: {error.strerror or error}") from None
+    weights = sum(int(p.data.nbytes) for p in model.parameters()) + sum(
+        int(getattr(b, "data", b).nbytes) for _, b in model.named_buffers())
+    per_checkpoint = weights * (1 + (2 if optimizer is not None else 0)) + (1 << 16)
+    needed = per_checkpoint * ((keep or 1) + 1)
+    free = shutil.disk_usage(run).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"not enough free space for checkpoints in {run}: {_size(free)} free, "
+                                    f"about {_size(needed)} needed ({(keep or 1) + 1} checkpoints of "
+                                    f"{_size(per_checkpoint)})")
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    return str(count)
+
+
+def _write(path: Path, blob: bytes) -> None:
+    try:
+        atomic_write(path, blob)
+    except OSError as error:
+        raise _naming(error, path) from None
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """The error again, its message naming the path ("No space left on device" alone does not)."""
+    return OSError(error.errno, f"save_checkpoint: cannot write {path}: {error.strerror or error}")
 
 
 def latest_checkpoint(folder: PathLike) -> Path | None:
@@ -186,21 +244,55 @@ def _read_latest(run: Path) -> str | None:
     return name or None
 
 
-def _prune(run: Path, keep: int, current: str) -> None:
-    """Delete all but the `keep` newest checkpoint folders (by when their JSON was written),
-    and unfinished ones; never the current one. Failures here never fail the save."""
-    finished, unfinished = [], []
-    for entry in run.iterdir():
-        if not entry.is_dir() or not _FOLDER.match(entry.name) or entry.name == current:
-            continue
+def _tidy(run: Path, latest: str | None) -> None:
+    """What a crash can leave in a run folder: temporary files of atomic_write (in the run
+    folder and in its checkpoint folders), and checkpoint folders without checkpoint.json.
+    Never the folder `latest` names. Failures here never fail the save."""
+    for entry in list(run.iterdir()):
+        if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        elif entry.is_dir() and _FOLDER.match(entry.name):
+            if not (entry / JSON_FILE).is_file() and entry.name != latest:
+                shutil.rmtree(entry, ignore_errors=True)
+                continue
+            for leftover in entry.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+
+def _prune(run: Path, keep: int | None, current: str) -> None:
+    """Keep the current checkpoint and the keep - 1 before it along the chain of "previous"
+    names (all of the chain with keep None); delete the other checkpoint folders, orphans of a
+    crash among them. Checkpoints written before the chain was recorded (no "previous" entry)
+    continue it newest first by when their JSON was written. Failures never fail the save."""
+    folders = {entry.name for entry in run.iterdir() if entry.is_dir() and _FOLDER.match(entry.name)}
+    chain, name = [current], current
+    while keep is None or len(chain) < keep:
         try:
-            finished.append((entry.joinpath(JSON_FILE).stat().st_mtime_ns, entry.name))
-        except FileNotFoundError:
-            unfinished.append(entry.name)
-    finished.sort(reverse=True)
-    doomed = [name for _, name in finished[keep - 1:]] + unfinished
-    for name in doomed:
-        shutil.rmtree(run / name, ignore_errors=True)
+            document = json.loads((run / name / JSON_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            break
+        if not isinstance(document, dict):
+            break
+        if "previous" not in document:  # older checkpoints: the newest written before this one
+            older = sorted(((_json_mtime(run / other), other) for other in folders - set(chain)
+                            if _json_mtime(run / other) < _json_mtime(run / name)), reverse=True)
+            chain += [other for _, other in older][:None if keep is None else keep - len(chain)]
+            break
+        name = document["previous"]
+        if not isinstance(name, str) or name not in folders or name in chain:
+            break
+        chain.append(name)
+    for doomed in folders - set(chain):
+        shutil.rmtree(run / doomed, ignore_errors=True)
+
+
+def _json_mtime(folder: Path) -> int:
+    try:
+        return folder.joinpath(JSON_FILE).stat().st_mtime_ns
+    except OSError:
+        return -1
 
 
 def _contiguous(value: Any) -> numpy.ndarray:
@@ -496,5 +588,5 @@ def _parse_safetensors(blob: bytes, path: Path) -> tuple[dict[str, numpy.ndarray
 
 __all__ = [
     "Checkpoint", "CheckpointError", "CheckpointNotFoundError", "save_checkpoint", "load_checkpoint",
-    "build_from_checkpoint", "latest_checkpoint", "FORMAT_VERSION",
+    "build_from_checkpoint", "latest_checkpoint", "check_room", "FORMAT_VERSION",
 ]

@@ -5,6 +5,7 @@ The command line only parses arguments and calls these."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,8 +28,9 @@ from .data import (
 from .data.audio import AudioFrontEnd
 from .data.dataset import dataset_labels
 from .data.sources import open_split
+from .run_settings import apply_changes, check_new_run, resume_settings, settings_of
 from .tensor import Tensor, no_grad
-from .train import evaluate, fit, format_confusion, per_class_table, scores_with_mirror
+from .train import TrainingInterrupted, evaluate, fit, format_confusion, per_class_table, scores_with_mirror
 from .viz.live import training_views
 
 
@@ -100,6 +102,14 @@ def make_schedule(name: str, optimizer, epochs: int, steps_per_epoch: int, lr: f
 
 
 def train_command(args) -> int:
+    given = getattr(args, "given", set())
+    notes: list[str] = []
+    if args.resume:
+        _, notes = resume_settings(args, given)  # the run's own settings where the command left them out
+    elif args.out:
+        check_new_run(args, Path(args.out))
+    elif args.epochs < 1:
+        raise ValueError(f"--epochs must be 1 or more, got {args.epochs}")
     train_full = load_split(args.data, "train", args.data_dir, pool="train-only")
     model_name = args.model or ("audio-cnn2d" if train_full.images.ndim == 3 else "article-cnn")
     spec = input_spec(model_name, train_full)
@@ -143,6 +153,12 @@ def train_command(args) -> int:
                 from .data.transforms import Cutout
 
                 augment.append(Cutout(args.cutout))
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be 1 or more, got {args.batch_size}")
+    if args.batch_size > len(train_set):
+        raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(train_set)} training "
+                         f"{'images' if spec['kind'] == 'image' else 'recordings'} (batches are whole, so there would "
+                         f"be none); use --batch-size {len(train_set)} or less")
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
                               seed=args.seed, transform=Compose(normalise + augment))
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=256, transform=Compose(normalise))
@@ -162,14 +178,23 @@ def train_command(args) -> int:
     unit = "images" if spec["kind"] == "image" else "recordings"
     print(f"training {model_name} on {args.data}: {len(train_set)} train, "
           f"{0 if val_set is None else len(val_set)} validation {unit}; checkpoints in {out}")
+    for line in notes:
+        print(line)
     views = training_views(model, val_loader or train_loader, out, live=args.live, port=args.live_port,
                            plot=args.plot, title=f"{model_name} on {args.data}", epochs=args.epochs)
-    with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
-        history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler, epochs=args.epochs,
-                      out_dir=out, model_name=model_name, model_config=config, resume=args.resume,
-                      progress=not args.no_progress, scheduler_interval=interval,
-                      label_smoothing=args.label_smoothing, on_step=views.on_step, on_epoch_end=views.on_epoch_end,
-                      val_every=getattr(args, "val_every", 1))
+    try:
+        with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
+            history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler,
+                          epochs=args.epochs, out_dir=out, model_name=model_name, model_config=config,
+                          resume=args.resume, progress=not args.no_progress, scheduler_interval=interval,
+                          label_smoothing=args.label_smoothing, on_step=views.on_step,
+                          on_epoch_end=views.on_epoch_end, val_every=getattr(args, "val_every", 1),
+                          run_info={"settings": settings_of(args)},
+                          on_resume=lambda _: apply_changes(optimizer, args, given))
+    except TrainingInterrupted as stop:
+        resume = (f"; continue with: convpool train --resume --out {shlex.quote(str(out))}"
+                  if stop.checkpoint is not None else "")
+        raise KeyboardInterrupt(f"{stop}{resume}") from None
     last = history[-1] if history else None
     if last:
         val = "" if last["val_accuracy"] is None else f", validation accuracy {last['val_accuracy']:.4f}"
