@@ -21,8 +21,9 @@ The server is the standard library's ThreadingHTTPServer in a daemon thread, bou
 127.0.0.1 only (port 0 picks a free port), answering only requests addressed to 127.0.0.1
 or localhost. It holds at most MAX_CONNECTIONS connections at once (one thread each; more
 are answered 503 and closed at once), closes a connection idle for IDLE_SECONDS, and queues
-up to LISTEN_BACKLOG connections not yet accepted. It serves while training runs; `close()` (the end of the `with`) marks the
-run finished, lets a watching page fetch that final state once, and stops the server.
+up to LISTEN_BACKLOG connections not yet accepted. It serves while training runs;
+`close()` (the end of the `with`) marks the run finished, lets a watching page fetch that
+final state once, and stops the server.
 The page polls `state.json` every 2 s and keeps its last state when the server is gone.
 """
 
