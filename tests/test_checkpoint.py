@@ -26,12 +26,12 @@ from convpool.checkpoint import (
     WEIGHTS_FILE,
     CheckpointError,
     CheckpointNotFoundError,
-    build_from_checkpoint,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
 from convpool.data import ArrayDataset, DataLoader
+from convpool.models import build_from_checkpoint
 
 CONFIG = {"in_channels": 1, "num_classes": 3, "image_size": 8, "classes": ["a", "b", "c"], "mean": [0.5],
           "std": [0.25]}

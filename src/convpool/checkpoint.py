@@ -51,7 +51,6 @@ import contextlib
 import datetime
 import errno
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -355,7 +354,23 @@ class Checkpoint:
     created: str | None = None
 
     def load_weights(self, model: Module, strict: bool = True) -> Module:
-        """Copy the weights into model (all or nothing); a mismatch names every key and shape."""
+        """Copy the weights into model (all or nothing); a mismatch names every key and shape.
+        Refused first: an integer or boolean array where the model holds floating point, and
+        any NaN or infinite value (a network that can only answer NaN)."""
+        own = model.state_dict()
+        for key, array in self.weights.items():
+            target = own.get(key)
+            if target is None:
+                continue
+            target = target.data if isinstance(target, Tensor) else numpy.asarray(target)
+            if numpy.issubdtype(target.dtype, numpy.floating):
+                if not numpy.issubdtype(array.dtype, numpy.floating):
+                    raise CheckpointError(f"{self.path}: {key} holds {array.dtype} values where the "
+                                          f"{type(model).__name__} holds {target.dtype}: the weights are damaged")
+                if not numpy.isfinite(array).all():
+                    bad = int(array.size - numpy.isfinite(array).sum())
+                    raise CheckpointError(f"{self.path}: {key} holds {bad} NaN or infinite value(s) of {array.size}: "
+                                          f"the weights are damaged")
         try:
             model.load_state_dict(self.weights, strict=strict)
         except StateDictError as error:
@@ -421,24 +436,6 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
                           f"{JSON_FILE} or a .safetensors weights file")
 
 
-def build_from_checkpoint(path: PathLike) -> tuple[Module, Checkpoint]:
-    """(the network rebuilt by `convpool.models.build` with the saved name and config and
-    loaded with the saved weights, in eval mode; the Checkpoint with everything else)."""
-    from . import models
-
-    checkpoint = load_checkpoint(path)
-    if checkpoint.model_name not in models.BUILDERS:
-        raise CheckpointError(f"{checkpoint.path} holds a {checkpoint.model_name!r} model, which "
-                              f"convpool.models does not know ({', '.join(models.names())}); build the network "
-                              f"yourself and call load_checkpoint(path).load_weights(model)")
-    accepted = set(inspect.signature(models.build).parameters) - {"name"}
-    arguments = {k: v for k, v in checkpoint.model_config.items() if k in accepted}
-    model = models.build(checkpoint.model_name, **arguments)
-    checkpoint.load_weights(model)
-    model.eval()
-    return model, checkpoint
-
-
 def _follow_latest(run: Path) -> Path:
     name = _read_latest(run)
     if name is None:
@@ -473,7 +470,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _entry_name(document: dict[str, Any], kind: str, json_path: Path) -> str | None:
-    entry = _field(document, "files", json_path).get(kind)
+    files = _field(document, "files", json_path)
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{json_path}: \"files\" must be an object naming the weights file, got {files!r:.80}")
+    entry = files.get(kind)
     if entry is None:
         return None
     name = entry.get("name") if isinstance(entry, dict) else None
@@ -486,6 +486,21 @@ def _field(document: dict[str, Any], key: str, json_path: Path) -> Any:
     if key not in document:
         raise CheckpointError(f"{json_path} has no {key!r} entry: the checkpoint is damaged")
     return document[key]
+
+
+def _typed(document: dict[str, Any], json_path: Path, **kinds: type) -> None:
+    """Each named entry, when present and not null, has its JSON type (epoch is required)."""
+    _field(document, "epoch", json_path)
+    for key, kind in kinds.items():
+        value = document.get(key)
+        if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            wanted = {int: "a whole number", list: "a list", dict: "an object"}[kind]
+            raise CheckpointError(f"{json_path}: \"{key}\" must be {wanted}, got {type(value).__name__} "
+                                  f"{value!r:.60}: the checkpoint is damaged")
+    for key in ("optimizer", "scheduler"):
+        value = document.get(key)
+        if isinstance(value, dict) and not isinstance(value.get("class"), str):
+            raise CheckpointError(f"{json_path}: \"{key}\" must name its class, got {value!r:.80}")
 
 
 def _load_folder(folder: Path, json_name: str = JSON_FILE) -> Checkpoint:
@@ -517,6 +532,10 @@ def _from_document(folder: Path, document: dict[str, Any], json_path: Path) -> C
         raise CheckpointError(f"{json_path}: \"model\" must hold a name and a config, got {model!r}")
     if _entry_name(document, "weights", json_path) is None:
         raise CheckpointError(f"{json_path} lists no weights file: the checkpoint is damaged")
+    _typed(document, json_path, epoch=int, history=list, extra=dict, optimizer=dict, scheduler=dict,
+           rng_state=dict, loader_state=dict)
+    if isinstance(document["epoch"], bool) or document["epoch"] < 0:
+        raise CheckpointError(f"{json_path}: \"epoch\" must be a non-negative whole number, got {document['epoch']!r}")
     weights = _read_arrays(folder, document, "weights", json_path)
     optimizer = document.get("optimizer")
     optimizer_state = None
@@ -563,6 +582,9 @@ def _load_weights_file(path: Path) -> Checkpoint:
         epoch = int(metadata["epoch"]) if "epoch" in metadata else None
     except (KeyError, ValueError) as error:
         raise CheckpointError(f"{path}: the model name or config in its header cannot be read ({error!r})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the model config in its header must be a JSON object, got "
+                              f"{type(config).__name__} {config!r:.60}")
     return Checkpoint(path=path, model_name=name, model_config=config, weights=weights, epoch=epoch,
                       format_version=int(version))
 
@@ -588,5 +610,5 @@ def _parse_safetensors(blob: bytes, path: Path) -> tuple[dict[str, numpy.ndarray
 
 __all__ = [
     "Checkpoint", "CheckpointError", "CheckpointNotFoundError", "save_checkpoint", "load_checkpoint",
-    "build_from_checkpoint", "latest_checkpoint", "check_room", "FORMAT_VERSION",
+    "latest_checkpoint", "check_room", "FORMAT_VERSION",
 ]

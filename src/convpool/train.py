@@ -250,7 +250,8 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
     augmentation) scores each image by the mean of the logits for it and for its mirror
     image (flipped left to right): twice the work, usually a little more accuracy for a
     network trained with flips. tta_shift > 0 adds copies moved that many pixels (see
-    `scores_with_mirror`)."""
+    `scores_with_mirror`). The loader's batches are scored one at a time (nothing but the
+    confusion matrix is kept), and a batch with a NaN or infinite input is refused."""
     was_training = model.training
     model.eval()
     confusion = None
@@ -258,8 +259,13 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
     batches = iter(loader)
     try:
         with no_grad():
-            for images, labels in batches:
+            for batch, (images, labels) in enumerate(batches, start=1):
                 images, labels = _tensor(images), _tensor(labels)
+                xp = array_module(images.data)
+                if numpy.issubdtype(images.data.dtype, numpy.floating) and not bool(xp.isfinite(images.data).all()):
+                    bad = int(images.data.size - int(xp.isfinite(images.data).sum()))
+                    raise ValueError(f"evaluate: batch {batch} holds {bad} NaN or infinite input value(s); scores of "
+                                     f"such inputs mean nothing (their argmax would count as class 0)")
                 if tta and images.ndim != 4:
                     raise ValueError(f"evaluate: tta flips images (N, C, H, W), got a batch of shape {images.shape}")
                 logits = scores_with_mirror(model, images, tta_shift) if tta else model(images)
