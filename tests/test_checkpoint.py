@@ -26,12 +26,12 @@ from convpool.checkpoint import (
     WEIGHTS_FILE,
     CheckpointError,
     CheckpointNotFoundError,
-    build_from_checkpoint,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
 from convpool.data import ArrayDataset, DataLoader
+from convpool.models import build_from_checkpoint
 
 CONFIG = {"in_channels": 1, "num_classes": 3, "image_size": 8, "classes": ["a", "b", "c"], "mean": [0.5],
           "std": [0.25]}
@@ -216,7 +216,7 @@ def test_a_failing_writer_touches_nothing(tmp_path, monkeypatch):
     assert file_bytes(good) == before and load_checkpoint(tmp_path).epoch == 1
 
 
-def test_a_hard_crash_mid_save_is_ignored_then_pruned(tmp_path, monkeypatch):
+def test_a_hard_crash_mid_save_is_ignored_then_cleaned_up(tmp_path, monkeypatch):
     """A killed process runs no cleanup: simulate it by failing the JSON rename with cleanup off."""
     model = tiny_net()
     save(tmp_path, model, epoch=1)
@@ -236,8 +236,9 @@ def test_a_hard_crash_mid_save_is_ignored_then_pruned(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path).epoch == 1  # ... which nothing points to
 
     again = save(tmp_path, model, epoch=2, keep=2)
-    assert again.name == "epoch-0002-2"  # never writes into an existing folder
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001", "epoch-0002-2", LATEST_FILE]
+    assert again.name == "epoch-0002"  # the unfinished folder was removed first, then made afresh
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001", "epoch-0002", LATEST_FILE]
+    assert sorted(p.name for p in again.iterdir()) == [JSON_FILE, WEIGHTS_FILE]  # no temp file left
     assert load_checkpoint(tmp_path).path == again
 
 

@@ -141,8 +141,8 @@ def test_tta_shift_is_recorded_and_scored_by_evaluate_and_predict(idx_folder, tm
     test_line = "test accuracy with mirror images and copies moved 1 pixel "
     test_accuracy = float(result.stdout.split(test_line)[1].split()[0])
     from convpool import Tensor, no_grad
-    from convpool.checkpoint import build_from_checkpoint
     from convpool.data import Compose, DataLoader, Normalize, ToFloat
+    from convpool.models import build_from_checkpoint
     from convpool.train import evaluate, scores_with_mirror
     from convpool.workflow import load_split
 
@@ -197,8 +197,8 @@ def test_fast_cnn_whitens_from_the_data_and_scores_with_mirror_images(idx_folder
     from PIL import Image
 
     from convpool import Tensor, no_grad
-    from convpool.checkpoint import build_from_checkpoint
     from convpool.data import Normalize, ToFloat
+    from convpool.models import build_from_checkpoint
 
     picture = numpy.zeros((12, 12), numpy.uint8)
     picture[3, :7] = 250  # a horizontal bar on the left: its mirror image differs

@@ -22,8 +22,12 @@ last. Only then is `latest` switched, by the same temp-file-and-rename, and the 
 fsynced. Whenever the process dies, `latest` names either the previous complete checkpoint
 or the new complete one, never a mixture, and the previous one is never written to. A
 failed save removes its unfinished folder; one left by a hard crash is ignored (nothing
-points to it) and removed by the next pruning. The hashes in the JSON also catch files
-copied together from different saves. One writer per run folder.
+points to it) and removed by the next save, with any temporary files a crash left. Each
+checkpoint.json names the checkpoint that was `latest` before it ("previous"), so pruning
+follows that chain back from the new one: a complete folder that never became `latest` (a
+kill between its checkpoint.json and the switch) is an orphan and is removed, never kept in
+place of the real previous checkpoint. The hashes in the JSON also catch files copied
+together from different saves. One writer per run folder.
 
 `checkpoint.json` (format version 1)::
 
@@ -34,7 +38,8 @@ copied together from different saves. One writer per run folder.
      "optimizer": {"class": "AdamW", "state": <JSON part of split_state_dict>} or null,
      "scheduler": {"class": "OneCycleLR", "state": <scheduler.state_dict()>} or null,
      "rng_state": <backend.get_rng_state()>, "loader_state": {"seed", "epoch"} or null,
-     "history": [{"epoch": 1, "train_loss": ..., ...}, ...], "extra": {...}}
+     "history": [{"epoch": 1, "train_loss": ..., ...}, ...], "extra": {...},
+     "previous": "epoch-0002" or null}              # the checkpoint `latest` named before this one
 
 Model config keys by convention: in_channels, num_classes, image_size (what
 `convpool.models.build` takes), classes (names), mean and std (the input normalisation).
@@ -42,9 +47,10 @@ Model config keys by convention: in_channels, num_classes, image_size (what
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import errno
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -133,28 +139,79 @@ def save_checkpoint(folder: PathLike, model: Module, *, model_name: str, model_c
         "loader_state": None if loader is None else loader.state_dict(),
         "history": list(history),
         "extra": dict(extra or {}),
+        "previous": None,
     }
+    run = Path(folder)
+    previous = _read_latest(run) if run.is_dir() else None
+    if previous is not None and (run / previous / JSON_FILE).is_file():
+        document["previous"] = previous
     try:
         text = json.dumps(document, indent=1, default=_json_default)
     except (TypeError, ValueError) as error:
         raise TypeError(f"save_checkpoint: the checkpoint data is not JSON-serialisable: {error}") from None
 
-    run = Path(folder)
-    run.mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _naming(error, run) from None
+    _tidy(run, previous)  # a crash's leftovers go before this save needs the room
     target = _new_folder(run, epoch)
     try:
-        atomic_write(target / WEIGHTS_FILE, weights_blob)
+        _write(target / WEIGHTS_FILE, weights_blob)
         if optimizer_blob is not None:
-            atomic_write(target / OPTIMIZER_FILE, optimizer_blob)
-        atomic_write(target / JSON_FILE, text.encode())  # last: a folder without it is unfinished
-        atomic_write(run / LATEST_FILE, f"{target.name}\n".encode())  # the commit point
+            _write(target / OPTIMIZER_FILE, optimizer_blob)
+        _write(target / JSON_FILE, text.encode())  # last: a folder without it is unfinished
+        _write(run / LATEST_FILE, f"{target.name}\n".encode())  # the commit point
     except BaseException:
         if _read_latest(run) != target.name:  # not committed: nothing may point at it
             shutil.rmtree(target, ignore_errors=True)
         raise
-    if keep is not None:
-        _prune(run, keep, target.name)
+    _prune(run, keep, target.name)
     return target
+
+
+def check_room(folder: PathLike, model: Module, optimizer: Optimizer | None = None, keep: int | None = 2) -> None:
+    """Before training: the run folder can be made and written, and its disk has room for the
+    checkpoints to come (keep + 1 of them at once during a save; the optimizer's state
+    counted as two copies of the weights). An OSError naming the folder otherwise, so a full
+    or read-only disk is found before an epoch of work, not after it."""
+    run = Path(folder)
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        probe = run / f".convpool-write-test-{os.getpid()}.tmp"
+        probe.write_bytes(b"convpool")
+        probe.unlink()
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write checkpoints to {run}: {error.strerror or error}") from None
+    weights = sum(int(p.data.nbytes) for p in model.parameters()) + sum(
+        int(getattr(b, "data", b).nbytes) for _, b in model.named_buffers())
+    per_checkpoint = weights * (1 + (2 if optimizer is not None else 0)) + (1 << 16)
+    needed = per_checkpoint * ((keep or 1) + 1)
+    free = shutil.disk_usage(run).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"not enough free space for checkpoints in {run}: {_size(free)} free, "
+                                    f"about {_size(needed)} needed ({(keep or 1) + 1} checkpoints of "
+                                    f"{_size(per_checkpoint)})")
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    return str(count)
+
+
+def _write(path: Path, blob: bytes) -> None:
+    try:
+        atomic_write(path, blob)
+    except OSError as error:
+        raise _naming(error, path) from None
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """The error again, its message naming the path ("No space left on device" alone does not)."""
+    return OSError(error.errno, f"save_checkpoint: cannot write {path}: {error.strerror or error}")
 
 
 def latest_checkpoint(folder: PathLike) -> Path | None:
@@ -186,21 +243,55 @@ def _read_latest(run: Path) -> str | None:
     return name or None
 
 
-def _prune(run: Path, keep: int, current: str) -> None:
-    """Delete all but the `keep` newest checkpoint folders (by when their JSON was written),
-    and unfinished ones; never the current one. Failures here never fail the save."""
-    finished, unfinished = [], []
-    for entry in run.iterdir():
-        if not entry.is_dir() or not _FOLDER.match(entry.name) or entry.name == current:
-            continue
+def _tidy(run: Path, latest: str | None) -> None:
+    """What a crash can leave in a run folder: temporary files of atomic_write (in the run
+    folder and in its checkpoint folders), and checkpoint folders without checkpoint.json.
+    Never the folder `latest` names. Failures here never fail the save."""
+    for entry in list(run.iterdir()):
+        if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        elif entry.is_dir() and _FOLDER.match(entry.name):
+            if not (entry / JSON_FILE).is_file() and entry.name != latest:
+                shutil.rmtree(entry, ignore_errors=True)
+                continue
+            for leftover in entry.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+
+def _prune(run: Path, keep: int | None, current: str) -> None:
+    """Keep the current checkpoint and the keep - 1 before it along the chain of "previous"
+    names (all of the chain with keep None); delete the other checkpoint folders, orphans of a
+    crash among them. Checkpoints written before the chain was recorded (no "previous" entry)
+    continue it newest first by when their JSON was written. Failures never fail the save."""
+    folders = {entry.name for entry in run.iterdir() if entry.is_dir() and _FOLDER.match(entry.name)}
+    chain, name = [current], current
+    while keep is None or len(chain) < keep:
         try:
-            finished.append((entry.joinpath(JSON_FILE).stat().st_mtime_ns, entry.name))
-        except FileNotFoundError:
-            unfinished.append(entry.name)
-    finished.sort(reverse=True)
-    doomed = [name for _, name in finished[keep - 1:]] + unfinished
-    for name in doomed:
-        shutil.rmtree(run / name, ignore_errors=True)
+            document = json.loads((run / name / JSON_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            break
+        if not isinstance(document, dict):
+            break
+        if "previous" not in document:  # older checkpoints: the newest written before this one
+            older = sorted(((_json_mtime(run / other), other) for other in folders - set(chain)
+                            if _json_mtime(run / other) < _json_mtime(run / name)), reverse=True)
+            chain += [other for _, other in older][:None if keep is None else keep - len(chain)]
+            break
+        name = document["previous"]
+        if not isinstance(name, str) or name not in folders or name in chain:
+            break
+        chain.append(name)
+    for doomed in folders - set(chain):
+        shutil.rmtree(run / doomed, ignore_errors=True)
+
+
+def _json_mtime(folder: Path) -> int:
+    try:
+        return folder.joinpath(JSON_FILE).stat().st_mtime_ns
+    except OSError:
+        return -1
 
 
 def _contiguous(value: Any) -> numpy.ndarray:
@@ -263,7 +354,23 @@ class Checkpoint:
     created: str | None = None
 
     def load_weights(self, model: Module, strict: bool = True) -> Module:
-        """Copy the weights into model (all or nothing); a mismatch names every key and shape."""
+        """Copy the weights into model (all or nothing); a mismatch names every key and shape.
+        Refused first: an integer or boolean array where the model holds floating point, and
+        any NaN or infinite value (a network that can only answer NaN)."""
+        own = model.state_dict()
+        for key, array in self.weights.items():
+            target = own.get(key)
+            if target is None:
+                continue
+            target = target.data if isinstance(target, Tensor) else numpy.asarray(target)
+            if numpy.issubdtype(target.dtype, numpy.floating):
+                if not numpy.issubdtype(array.dtype, numpy.floating):
+                    raise CheckpointError(f"{self.path}: {key} holds {array.dtype} values where the "
+                                          f"{type(model).__name__} holds {target.dtype}: the weights are damaged")
+                if not numpy.isfinite(array).all():
+                    bad = int(array.size - numpy.isfinite(array).sum())
+                    raise CheckpointError(f"{self.path}: {key} holds {bad} NaN or infinite value(s) of {array.size}: "
+                                          f"the weights are damaged")
         try:
             model.load_state_dict(self.weights, strict=strict)
         except StateDictError as error:
@@ -329,24 +436,6 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
                           f"{JSON_FILE} or a .safetensors weights file")
 
 
-def build_from_checkpoint(path: PathLike) -> tuple[Module, Checkpoint]:
-    """(the network rebuilt by `convpool.models.build` with the saved name and config and
-    loaded with the saved weights, in eval mode; the Checkpoint with everything else)."""
-    from . import models
-
-    checkpoint = load_checkpoint(path)
-    if checkpoint.model_name not in models.BUILDERS:
-        raise CheckpointError(f"{checkpoint.path} holds a {checkpoint.model_name!r} model, which "
-                              f"convpool.models does not know ({', '.join(models.names())}); build the network "
-                              f"yourself and call load_checkpoint(path).load_weights(model)")
-    accepted = set(inspect.signature(models.build).parameters) - {"name"}
-    arguments = {k: v for k, v in checkpoint.model_config.items() if k in accepted}
-    model = models.build(checkpoint.model_name, **arguments)
-    checkpoint.load_weights(model)
-    model.eval()
-    return model, checkpoint
-
-
 def _follow_latest(run: Path) -> Path:
     name = _read_latest(run)
     if name is None:
@@ -381,7 +470,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _entry_name(document: dict[str, Any], kind: str, json_path: Path) -> str | None:
-    entry = _field(document, "files", json_path).get(kind)
+    files = _field(document, "files", json_path)
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{json_path}: \"files\" must be an object naming the weights file, got {files!r:.80}")
+    entry = files.get(kind)
     if entry is None:
         return None
     name = entry.get("name") if isinstance(entry, dict) else None
@@ -394,6 +486,21 @@ def _field(document: dict[str, Any], key: str, json_path: Path) -> Any:
     if key not in document:
         raise CheckpointError(f"{json_path} has no {key!r} entry: the checkpoint is damaged")
     return document[key]
+
+
+def _typed(document: dict[str, Any], json_path: Path, **kinds: type) -> None:
+    """Each named entry, when present and not null, has its JSON type (epoch is required)."""
+    _field(document, "epoch", json_path)
+    for key, kind in kinds.items():
+        value = document.get(key)
+        if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            wanted = {int: "a whole number", list: "a list", dict: "an object"}[kind]
+            raise CheckpointError(f"{json_path}: \"{key}\" must be {wanted}, got {type(value).__name__} "
+                                  f"{value!r:.60}: the checkpoint is damaged")
+    for key in ("optimizer", "scheduler"):
+        value = document.get(key)
+        if isinstance(value, dict) and not isinstance(value.get("class"), str):
+            raise CheckpointError(f"{json_path}: \"{key}\" must name its class, got {value!r:.80}")
 
 
 def _load_folder(folder: Path, json_name: str = JSON_FILE) -> Checkpoint:
@@ -425,6 +532,10 @@ def _from_document(folder: Path, document: dict[str, Any], json_path: Path) -> C
         raise CheckpointError(f"{json_path}: \"model\" must hold a name and a config, got {model!r}")
     if _entry_name(document, "weights", json_path) is None:
         raise CheckpointError(f"{json_path} lists no weights file: the checkpoint is damaged")
+    _typed(document, json_path, epoch=int, history=list, extra=dict, optimizer=dict, scheduler=dict,
+           rng_state=dict, loader_state=dict)
+    if isinstance(document["epoch"], bool) or document["epoch"] < 0:
+        raise CheckpointError(f"{json_path}: \"epoch\" must be a non-negative whole number, got {document['epoch']!r}")
     weights = _read_arrays(folder, document, "weights", json_path)
     optimizer = document.get("optimizer")
     optimizer_state = None
@@ -471,6 +582,9 @@ def _load_weights_file(path: Path) -> Checkpoint:
         epoch = int(metadata["epoch"]) if "epoch" in metadata else None
     except (KeyError, ValueError) as error:
         raise CheckpointError(f"{path}: the model name or config in its header cannot be read ({error!r})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the model config in its header must be a JSON object, got "
+                              f"{type(config).__name__} {config!r:.60}")
     return Checkpoint(path=path, model_name=name, model_config=config, weights=weights, epoch=epoch,
                       format_version=int(version))
 
@@ -496,5 +610,5 @@ def _parse_safetensors(blob: bytes, path: Path) -> tuple[dict[str, numpy.ndarray
 
 __all__ = [
     "Checkpoint", "CheckpointError", "CheckpointNotFoundError", "save_checkpoint", "load_checkpoint",
-    "build_from_checkpoint", "latest_checkpoint", "FORMAT_VERSION",
+    "latest_checkpoint", "check_room", "FORMAT_VERSION",
 ]

@@ -16,6 +16,7 @@ the loader's order and augmentations come from `set_epoch(epoch)`. So `fit(epoch
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,10 +28,29 @@ from tqdm import tqdm
 
 from . import functional as F
 from .backend import array_module, to_host
-from .checkpoint import CheckpointError, PathLike, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    PathLike,
+    check_room,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .nn.module import Module
 from .optim.optimizer import Optimizer
 from .tensor import Tensor, no_grad
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `fit`. `epoch` is the one that was running (from 1); `checkpoint` is the
+    newest complete checkpoint (untouched: a save cut short removes its own folder), or None."""
+
+    def __init__(self, epoch: int, epochs: int, checkpoint: Path | None, done: int | None) -> None:
+        self.epoch, self.epochs, self.checkpoint, self.done = epoch, epochs, checkpoint, done
+        where = (f"{checkpoint} is intact ({done} epoch{'s' if done != 1 else ''} done)" if checkpoint is not None
+                 else "no checkpoint was written yet")
+        super().__init__(f"training stopped in epoch {epoch} of {epochs}; {where}")
 
 
 class TrainingDiverged(RuntimeError):
@@ -51,7 +71,8 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
         on_epoch_end: Callable[[dict[str, Any]], bool | None] | None = None,
         scheduler_interval: str = "epoch", keep_checkpoints: int | None = 2,
         on_step: Callable[[dict[str, Any]], None] | None = None,
-        label_smoothing: float = 0.0, val_every: int = 1) -> list[dict[str, Any]]:
+        label_smoothing: float = 0.0, val_every: int = 1, run_info: Mapping[str, Any] | None = None,
+        on_resume: Callable[[Checkpoint], None] | None = None) -> list[dict[str, Any]]:
     """Train for `epochs` epochs in all (a resumed run counts the epochs already done) and
     return the history: one dict per epoch with epoch, train_loss, train_accuracy, val_loss,
     val_accuracy (None without val_loader), lr (the first group's, as the epoch began),
@@ -75,6 +96,12 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
     step (its batch, both from 1), steps (batches in the epoch, or None), loss and accuracy (of
     this batch), lr (the one this step used), images and images_per_second (so far this epoch).
     It is for watching (live views, curves): its return value is ignored.
+
+    run_info (JSON data, e.g. the command's settings) is saved in every checkpoint's extra
+    under "run". on_resume(checkpoint) runs after a resumed run's state is restored and before
+    its first epoch (to change a setting on purpose). Before the first epoch, out_dir is
+    checked for writability and room for the checkpoints. Ctrl-C raises TrainingInterrupted
+    (a KeyboardInterrupt) naming the newest intact checkpoint.
     """
     if scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
@@ -98,49 +125,62 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
                              f"not per {scheduler_interval}")
         checkpoint.restore(model, optimizer, scheduler, train_loader if _has_state(train_loader) else None)
         start, history, last_good = int(checkpoint.epoch or 0), list(checkpoint.history), checkpoint.path
+        if on_resume is not None:
+            on_resume(checkpoint)
     elif run is not None and latest_checkpoint(run) is not None:
         raise FileExistsError(f"fit: {run} already holds a checkpoint ({latest_checkpoint(run)}); pass "
                               f"resume=True to continue that run, or choose another out_dir")
+    if run is not None and start < epochs:
+        check_room(run, model, optimizer, keep_checkpoints)
     num_classes = model_config.get("num_classes")
-
-    for epoch in range(start, epochs):
-        began = time.perf_counter()
-        lr = float(optimizer.param_groups[0]["lr"])
-        train = _train_epoch(model, train_loader, optimizer, scheduler if scheduler_interval == "step" else None,
-                             epoch, epochs, progress, last_good, on_step, label_smoothing)
-        train_seconds = time.perf_counter() - began
-        val: dict[str, Any] = {}
-        if val_loader is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs):
-            if hasattr(val_loader, "set_epoch"):
-                val_loader.set_epoch(epoch)  # the same validation batches whether resumed or not
-            val = evaluate(model, val_loader, num_classes)
-            if not math.isfinite(val["loss"]):
-                raise TrainingDiverged(epoch + 1, train["batches"], val["loss"], last_good,
-                                       "the validation loss is")
-        if scheduler is not None and scheduler_interval == "epoch":
-            scheduler.step()
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": train["loss"],
-            "train_accuracy": train["accuracy"],
-            "val_loss": val.get("loss"),
-            "val_accuracy": val.get("accuracy"),
-            "lr": lr,
-            "images_per_second": train["n"] / train_seconds if train_seconds > 0 else float("inf"),
-            "seconds": time.perf_counter() - began,
-        }
-        history.append(record)
-        if run is not None:
-            last_good = save_checkpoint(
-                run, model, model_name=model_name, model_config=model_config, optimizer=optimizer,
-                scheduler=scheduler, epoch=epoch + 1, history=history,
-                loader=train_loader if _has_state(train_loader) else None,
-                extra={"fit": {"scheduler_interval": scheduler_interval, "epochs": epochs}},
-                keep=keep_checkpoints)
-        if progress:
-            print(_summary(record, epochs), file=sys.stderr, flush=True)
-        if on_epoch_end is not None and on_epoch_end(record) is True:
-            break
+    epoch = start
+    try:
+        for epoch in range(start, epochs):
+            began = time.perf_counter()
+            lr = float(optimizer.param_groups[0]["lr"])
+            train = _train_epoch(model, train_loader, optimizer, scheduler if scheduler_interval == "step" else None,
+                                 epoch, epochs, progress, last_good, on_step, label_smoothing)
+            train_seconds = time.perf_counter() - began
+            val: dict[str, Any] = {}
+            if val_loader is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs):
+                if hasattr(val_loader, "set_epoch"):
+                    val_loader.set_epoch(epoch)  # the same validation batches whether resumed or not
+                val = evaluate(model, val_loader, num_classes)
+                if not math.isfinite(val["loss"]):
+                    raise TrainingDiverged(epoch + 1, train["batches"], val["loss"], last_good,
+                                           "the validation loss is")
+            if scheduler is not None and scheduler_interval == "epoch":
+                scheduler.step()
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": train["loss"],
+                "train_accuracy": train["accuracy"],
+                "val_loss": val.get("loss"),
+                "val_accuracy": val.get("accuracy"),
+                "lr": lr,
+                "images_per_second": train["n"] / train_seconds if train_seconds > 0 else float("inf"),
+                "seconds": time.perf_counter() - began,
+            }
+            history.append(record)
+            if run is not None:
+                last_good = save_checkpoint(
+                    run, model, model_name=model_name, model_config=model_config, optimizer=optimizer,
+                    scheduler=scheduler, epoch=epoch + 1, history=history,
+                    loader=train_loader if _has_state(train_loader) else None,
+                    extra={"fit": {"scheduler_interval": scheduler_interval, "epochs": epochs},
+                           **({"run": dict(run_info)} if run_info is not None else {})},
+                    keep=keep_checkpoints)
+            if progress:
+                print(_summary(record, epochs), file=sys.stderr, flush=True)
+            if on_epoch_end is not None and on_epoch_end(record) is True:
+                break
+    except KeyboardInterrupt:
+        newest = latest_checkpoint(run) if run is not None else None
+        done = None
+        if newest is not None:
+            match = re.match(r"epoch-(\d+)", newest.name)
+            done = int(match.group(1)) if match else None
+        raise TrainingInterrupted(epoch + 1, epochs, newest, done) from None
     return history
 
 
@@ -211,7 +251,8 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
     augmentation) scores each image by the mean of the logits for it and for its mirror
     image (flipped left to right): twice the work, usually a little more accuracy for a
     network trained with flips. tta_shift > 0 adds copies moved that many pixels (see
-    `scores_with_mirror`)."""
+    `scores_with_mirror`). The loader's batches are scored one at a time (nothing but the
+    confusion matrix is kept), and a batch with a NaN or infinite input is refused."""
     was_training = model.training
     model.eval()
     confusion = None
@@ -220,9 +261,14 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
     device = model_device(model)
     try:
         with no_grad():
-            for images, labels in batches:
+            for batch, (images, labels) in enumerate(batches, start=1):
                 truth = to_host(_tensor(labels).data).astype(numpy.int64)
                 images, labels = _tensor(images, device), _tensor(labels, device)
+                xp = array_module(images.data)
+                if numpy.issubdtype(images.data.dtype, numpy.floating) and not bool(xp.isfinite(images.data).all()):
+                    bad = int(images.data.size - int(xp.isfinite(images.data).sum()))
+                    raise ValueError(f"evaluate: batch {batch} holds {bad} NaN or infinite input value(s); scores of "
+                                     f"such inputs mean nothing (their argmax would count as class 0)")
                 if tta and images.ndim != 4:
                     raise ValueError(f"evaluate: tta flips images (N, C, H, W), got a batch of shape {images.shape}")
                 logits = scores_with_mirror(model, images, tta_shift) if tta else model(images)
@@ -364,4 +410,5 @@ def _has_state(loader: Any) -> bool:
     return hasattr(loader, "state_dict") and hasattr(loader, "load_state_dict")
 
 
-__all__ = ["fit", "evaluate", "scores_with_mirror", "format_confusion", "per_class_table", "TrainingDiverged"]
+__all__ = ["fit", "evaluate", "scores_with_mirror", "format_confusion", "per_class_table", "TrainingDiverged",
+           "TrainingInterrupted"]

@@ -5,6 +5,7 @@ The command line only parses arguments and calls these."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -13,7 +14,6 @@ import numpy
 from . import functional as F
 from . import models, optim
 from .backend import manual_seed
-from .checkpoint import build_from_checkpoint
 from .data import (
     ArrayDataset,
     Compose,
@@ -26,9 +26,12 @@ from .data import (
 )
 from .data.audio import AudioFrontEnd
 from .data.dataset import dataset_labels
-from .data.sources import open_split
+from .data.sources import SplitMissing, open_split
+from .input_kinds import KINDS, check_data, input_kind, kind_for_model, kind_of
+from .models import ModelConfig
+from .run_settings import apply_changes, check_new_run, resume_settings, settings_of
 from .tensor import Tensor, no_grad
-from .train import evaluate, fit, format_confusion, per_class_table, scores_with_mirror
+from .train import TrainingInterrupted, evaluate, fit, format_confusion, per_class_table, scores_with_mirror
 from .viz.live import training_views
 
 
@@ -36,7 +39,19 @@ def load_split(data: str, split: str, data_dir: str | None = None, pool: str = "
                size: int | None = None, progress: bool = True) -> ArrayDataset:
     """The split of a --data value (see convpool.data.sources for what it may name); a
     progress bar while a folder of images is decoded the first time, on a terminal only."""
-    return open_split(data, split, data_dir, pool=pool, size=size, progress=progress and sys.stderr.isatty())
+    try:
+        return open_split(data, split, data_dir, pool=pool, size=size, progress=progress and sys.stderr.isatty())
+    except SplitMissing:
+        raise
+    except FileNotFoundError as error:
+        text = str(error)
+        if "Looked in:" not in text:
+            raise
+        # the library's message speaks of its own arguments (data_dir=); say it in the command's flags
+        places = [line.strip() for line in text.splitlines()[1:] if line.startswith("  ") and ": " in line
+                  and not line.startswith("    ")][:3]
+        raise FileNotFoundError(f"--data {data}: not found ({'; '.join(places)}); `convpool data download {data}` "
+                                f"fetches it, or give --data-dir a folder that holds it") from None
 
 
 def channel_stats(images: numpy.ndarray) -> tuple[list[float], list[float]]:
@@ -51,29 +66,14 @@ def input_spec(model_name: str, dataset: ArrayDataset) -> dict:
     """How the model's input is made from the data: {"kind": "image"}, or for sound the
     front end's config (waveform or log-mel spectrogram). Refuses a model that reads the other
     kind of data, naming both."""
-    kind = models.input_kind(model_name)
-    sound = dataset.images.ndim == 3
-    if sound and kind == "image":
-        raise ValueError(f"--model {model_name} reads images, but the data is sound (shape {dataset.images.shape}); "
-                         f"choose audio-cnn1d or audio-cnn2d")
-    if not sound and kind != "image":
-        raise ValueError(f"--model {model_name} reads sound, but the data is images (shape {dataset.images.shape})")
-    if kind == "image":
-        return {"kind": "image"}
-    rate = int(getattr(dataset, "sample_rate", 8000))
-    front = AudioFrontEnd(sample_rate=rate, length=dataset.images.shape[-1],
-                          features="waveform" if kind == "waveform" else "log-mel")
-    return {"kind": kind, "front_end": front.to_config()}
+    kind = kind_for_model(model_name)
+    check_data(kind, model_name, dataset)
+    return kind.spec(dataset)
 
 
 def model_inputs(dataset: ArrayDataset, spec: dict) -> ArrayDataset:
-    """The data as the model reads it: images as they are; sound through the recorded front
-    end, computed once for the whole set (a spectrogram is cheap to keep, slow to redo)."""
-    if spec.get("kind", "image") == "image":
-        return dataset
-    front = AudioFrontEnd.from_config(spec["front_end"])
-    features = numpy.concatenate([front(dataset.images[i:i + 512]) for i in range(0, len(dataset), 512)])
-    return ArrayDataset(features, dataset.labels, classes=dataset.classes)
+    """The data as the model reads it (see `convpool.input_kinds`)."""
+    return input_kind(spec.get("kind", "image")).prepare(dataset, spec)
 
 
 def make_optimizer(name: str, parameters, lr: float, weight_decay: float):
@@ -100,10 +100,20 @@ def make_schedule(name: str, optimizer, epochs: int, steps_per_epoch: int, lr: f
 
 
 def train_command(args) -> int:
+    given = getattr(args, "given", set())
+    notes: list[str] = []
+    if args.resume:
+        _, notes = resume_settings(args, given)  # the run's own settings where the command left them out
+    elif args.out:
+        check_new_run(args, Path(args.out))
+    elif args.epochs < 1:
+        raise ValueError(f"--epochs must be 1 or more, got {args.epochs}")
     train_full = load_split(args.data, "train", args.data_dir, pool="train-only")
-    model_name = args.model or ("audio-cnn2d" if train_full.images.ndim == 3 else "article-cnn")
-    spec = input_spec(model_name, train_full)
-    train_full = model_inputs(train_full, spec)
+    model_name = args.model or ("audio-cnn2d" if KINDS["spectrogram"].holds(train_full) else "article-cnn")
+    kind = kind_for_model(model_name)
+    check_data(kind, model_name, train_full)
+    spec = kind.spec(train_full)
+    train_full = kind.prepare(train_full, spec)
     if not 0.0 <= args.val_split < 1.0:
         raise ValueError(f"--val-split must be in [0, 1), got {args.val_split}")
     if args.val_split > 0:
@@ -113,8 +123,7 @@ def train_command(args) -> int:
     train_indices = getattr(train_set, "indices", numpy.arange(len(train_full)))
     mean, std = channel_stats(train_full.images[numpy.asarray(train_indices)])
     channels, height = train_full.images.shape[1], train_full.images.shape[2]
-    if spec["kind"] == "image" and height != train_full.images.shape[3]:
-        raise ValueError(f"the named models take square images, the data has {height}x{train_full.images.shape[3]}")
+    kind.check_shape(train_full)
     classes = list(train_full.classes or range(int(dataset_labels(train_full).max()) + 1))
     normalise = [ToFloat(), Normalize(mean, std)]
     augment = []
@@ -122,11 +131,8 @@ def train_command(args) -> int:
     tta = bool(getattr(args, "tta", False))
     if crop_padding is not None and (not args.augment or crop_padding < 0):
         raise ValueError(f"--crop-padding {crop_padding}: needs --augment and a value of 0 or more")
-    if tta and spec["kind"] != "image":
-        raise ValueError(f"--tta flips images; --model {model_name} reads sound")
+    kind.check_training(args, model_name)
     tta_shift = getattr(args, "tta_shift", 0) or 0
-    if tta_shift and spec["kind"] != "image":
-        raise ValueError(f"--tta-shift moves images; --model {model_name} reads sound")
     if tta_shift and (not tta or tta_shift < 0 or tta_shift >= height):
         raise ValueError(f"--tta-shift {tta_shift}: needs --tta and a value from 0 to {height - 1} "
                          f"(the images are {height} pixels high)")
@@ -134,7 +140,7 @@ def train_command(args) -> int:
         print("note: --tta without --augment scores mirror images the network never saw in training; that can "
               "lower accuracy (the article CNN on Fashion-MNIST: 92.60% validation alone, 90.80% with mirrors)")
     if args.augment:
-        if spec["kind"] != "image":
+        if kind.sound:
             print("--augment: crops and flips are for images; sound is trained as it is")
         else:
             padding = crop_padding if crop_padding is not None else (4 if height >= 32 else 2)
@@ -143,10 +149,16 @@ def train_command(args) -> int:
                 from .data.transforms import Cutout
 
                 augment.append(Cutout(args.cutout))
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be 1 or more, got {args.batch_size}")
+    if args.batch_size > len(train_set):
+        raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(train_set)} training "
+                         f"{kind.unit} (batches are whole, so there would "
+                         f"be none); use --batch-size {len(train_set)} or less")
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
                               seed=args.seed, transform=Compose(normalise + augment))
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=256, transform=Compose(normalise))
-    size = train_full.images.shape[-1] if spec["kind"] == "waveform" else height
+    size = kind.size(train_full)
     config = {"in_channels": channels, "num_classes": len(classes), "image_size": size,
               "class_names": [str(c) for c in classes], "mean": mean, "std": std, "input": spec, "tta": tta,
               "tta_shift": tta_shift}
@@ -159,17 +171,26 @@ def train_command(args) -> int:
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
     scheduler, interval = make_schedule(args.schedule, optimizer, args.epochs, len(train_loader), args.lr)
     out = Path(args.out) if args.out else _fresh_run_folder(Path("runs"), model_name)
-    unit = "images" if spec["kind"] == "image" else "recordings"
+    unit = kind.unit
     print(f"training {model_name} on {args.data}: {len(train_set)} train, "
           f"{0 if val_set is None else len(val_set)} validation {unit}; checkpoints in {out}")
+    for line in notes:
+        print(line)
     views = training_views(model, val_loader or train_loader, out, live=args.live, port=args.live_port,
                            plot=args.plot, title=f"{model_name} on {args.data}", epochs=args.epochs)
-    with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
-        history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler, epochs=args.epochs,
-                      out_dir=out, model_name=model_name, model_config=config, resume=args.resume,
-                      progress=not args.no_progress, scheduler_interval=interval,
-                      label_smoothing=args.label_smoothing, on_step=views.on_step, on_epoch_end=views.on_epoch_end,
-                      val_every=getattr(args, "val_every", 1))
+    try:
+        with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
+            history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler,
+                          epochs=args.epochs, out_dir=out, model_name=model_name, model_config=config,
+                          resume=args.resume, progress=not args.no_progress, scheduler_interval=interval,
+                          label_smoothing=args.label_smoothing, on_step=views.on_step,
+                          on_epoch_end=views.on_epoch_end, val_every=getattr(args, "val_every", 1),
+                          run_info={"settings": settings_of(args)},
+                          on_resume=lambda _: apply_changes(optimizer, args, given))
+    except TrainingInterrupted as stop:
+        resume = (f"; continue with: convpool train --resume --out {shlex.quote(str(out))}"
+                  if stop.checkpoint is not None else "")
+        raise KeyboardInterrupt(f"{stop}{resume}") from None
     last = history[-1] if history else None
     if last:
         val = "" if last["val_accuracy"] is None else f", validation accuracy {last['val_accuracy']:.4f}"
@@ -204,32 +225,35 @@ def _fresh_run_folder(root: Path, model: str) -> Path:
     return root / f"{model}-{number}"
 
 
-def resolve_checkpoint(spec: str):
-    """(model, config) from a run folder, a weights file, or pretrained:NAME."""
+def resolve_checkpoint(spec: str) -> tuple[models.nn.Module, ModelConfig]:
+    """(model, its checked config) from a run folder, a weights file, or pretrained:NAME."""
     if spec.startswith("pretrained:"):
-        model, config = models.pretrained(spec.split(":", 1)[1])
-        return model, config
-    model, checkpoint = build_from_checkpoint(spec)
-    return model, dict(checkpoint.model_config)
+        return models.pretrained(spec.split(":", 1)[1])
+    model, checkpoint = models.build_from_checkpoint(spec)
+    return model, models.checked_config(checkpoint)
 
 
 def evaluate_command(args) -> int:
     model, config = resolve_checkpoint(args.checkpoint)
-    spec = config.get("input", {"kind": "image"})
-    test_set = load_split(args.data, "test", args.data_dir, size=config["image_size"] if spec["kind"] == "image"
-                          else None)
-    test_set = model_inputs(_check_matches(test_set, config, args.data), spec)
-    loader = DataLoader(test_set, batch_size=256, transform=Compose([ToFloat(), Normalize(config["mean"],
-                                                                                         config["std"])]))
-    tta = config.get("tta", False) if getattr(args, "tta", None) is None else args.tta
-    if tta and spec["kind"] != "image":
+    kind = kind_of(config)
+    size = None if kind.sound else config.image_size
+    try:
+        test_set = load_split(args.data, "test", args.data_dir, pool="train-only", size=size)
+    except SplitMissing as missing:  # no test part: measure what there is, and say what that is
+        test_set = load_split(args.data, "train", args.data_dir, size=size)
+        print(f"note: {missing}; measuring its {len(test_set)} {kind.unit} instead, which may include ones the "
+              f"network trained on", file=sys.stderr)
+    test_set = kind.prepare(_check_matches(test_set, config, args.data), dict(config.input))
+    loader = DataLoader(test_set, batch_size=256, transform=Compose([ToFloat(), _normalise(config)]))
+    tta = config.tta if getattr(args, "tta", None) is None else args.tta
+    if tta and kind.sound:
         raise ValueError("--tta flips images; this network reads sound")
-    shift = config.get("tta_shift", 0) if getattr(args, "tta_shift", None) is None else args.tta_shift
-    if shift and (shift < 0 or shift >= config["image_size"]):
-        raise ValueError(f"--tta-shift {shift}: must be from 0 to {config['image_size'] - 1} (the network reads "
-                         f"{config['image_size']}-pixel images)")
-    metrics = evaluate(model, loader, config["num_classes"], tta=tta, tta_shift=shift if tta else 0)
-    names = config.get("class_names")
+    shift = config.tta_shift if getattr(args, "tta_shift", None) is None else args.tta_shift
+    if shift and (shift < 0 or shift >= config.image_size):
+        raise ValueError(f"--tta-shift {shift}: must be from 0 to {config.image_size - 1} (the network reads "
+                         f"{config.image_size}-pixel images)")
+    metrics = evaluate(model, loader, config.num_classes, tta=tta, tta_shift=shift if tta else 0)
+    names = config.names
     if args.json:
         print(json.dumps({"accuracy": metrics["accuracy"], "per_class": metrics["per_class"],
                           "confusion": metrics["confusion"], "n": metrics["n"]}))
@@ -245,19 +269,25 @@ def evaluate_command(args) -> int:
     return 0
 
 
-def _check_matches(dataset: ArrayDataset, config: dict, data: str) -> ArrayDataset:
+def _normalise(config: ModelConfig) -> Normalize:
+    """The input normalisation the network was trained with (none saved: identity)."""
+    if config.mean is None or config.std is None:
+        return Normalize([0.0] * config.in_channels, [1.0] * config.in_channels)
+    return Normalize(list(config.mean), list(config.std))
+
+
+def _check_matches(dataset: ArrayDataset, config: ModelConfig, data: str) -> ArrayDataset:
     """The data must be the kind and channels the network was trained on, and its classes
     ones the network knows; labels are renumbered to the network's class order by name (a
     folder with only some of the classes, or in another order, is fine)."""
-    spec = config.get("input", {"kind": "image"})
-    sound = dataset.images.ndim == 3
-    if sound != (spec["kind"] != "image"):
-        raise ValueError(f"--data {data} holds {'sound' if sound else 'images'}, the network reads "
-                         f"{'images' if spec['kind'] == 'image' else 'sound'}")
-    if dataset.images.shape[1] != config["in_channels"] and spec["kind"] == "image":
+    kind = kind_of(config)
+    if not kind.holds(dataset):
+        raise ValueError(f"--data {data} holds {'images' if kind.sound else 'sound'}, the network reads "
+                         f"{'sound' if kind.sound else 'images'}")
+    if dataset.images.shape[1] != config.in_channels and not kind.sound:
         raise ValueError(f"--data {data} has {dataset.images.shape[1]} channel(s) of shape "
-                         f"{dataset.images.shape[1:]}, the network reads {config['in_channels']}")
-    names = config.get("class_names")
+                         f"{dataset.images.shape[1:]}, the network reads {config.in_channels}")
+    names = list(config.class_names) if config.class_names else None
     labels = numpy.asarray(dataset.labels)
     if names and dataset.classes and not all(c.isdigit() for c in map(str, dataset.classes)):
         unknown = [str(c) for c in dataset.classes if str(c) not in names]
@@ -265,9 +295,9 @@ def _check_matches(dataset: ArrayDataset, config: dict, data: str) -> ArrayDatas
             raise ValueError(f"--data {data} has classes {unknown} that the network does not know; it knows {names}")
         order = numpy.array([names.index(str(c)) for c in dataset.classes])
         return ArrayDataset(dataset.images, order[labels], classes=names)
-    if len(labels) and int(labels.max()) >= config["num_classes"]:
+    if len(labels) and int(labels.max()) >= config.num_classes:
         raise ValueError(f"--data {data} has label {int(labels.max())}, the network has "
-                         f"{config['num_classes']} classes")
+                         f"{config.num_classes} classes")
     return dataset
 
 
@@ -327,7 +357,9 @@ def split_checkpoint(arguments: list[str]) -> tuple[str | None, list[str]]:
     """`predict [CHECKPOINT] INPUT...`: the first argument is the checkpoint when it is
     pretrained:NAME, a weights file or a run folder; otherwise every argument is an input."""
     first = arguments[0]
-    if first.startswith("pretrained:") or first.endswith(CHECKPOINT_SUFFIXES) or Path(first).is_dir():
+    folder = Path(first)
+    is_run = folder.is_dir() and ((folder / "latest").is_file() or (folder / "checkpoint.json").is_file())
+    if first.startswith("pretrained:") or first.endswith(CHECKPOINT_SUFFIXES) or is_run:
         if len(arguments) == 1:
             raise ValueError(f"predict: {first} is a network; name at least one image or .wav file after it")
         return first, arguments[1:]
@@ -358,35 +390,54 @@ def read_sound(path: str, spec: dict) -> tuple[numpy.ndarray, str]:
     return front(samples.astype(numpy.float32)[None, None])[0], "; ".join(notes)
 
 
+def scoring(config: ModelConfig) -> str:
+    """What the network's scores are the mean over, in words: the commands say it, since a
+    network trained with --tta is scored on copies of the input too."""
+    if not (config.tta and not kind_of(config).sound):
+        return "scored on the input alone"
+    return f"scored as the mean over the image and its mirror image{_shifted(config.tta_shift)}, as trained (--tta)"
+
+
 def predict_command(args) -> int:
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be 1 or more, got {args.top_k}")
     checkpoint, inputs = split_checkpoint(args.inputs)
+    for path in inputs:
+        check_input_file(path, run=True)
     loaded: dict[str, tuple] = {}
     for path in inputs:
         spec_name = checkpoint or default_checkpoint(path)
         if spec_name not in loaded:
             loaded[spec_name] = resolve_checkpoint(spec_name)
         model, config = loaded[spec_name]
-        names = config.get("class_names") or [str(i) for i in range(config["num_classes"])]
-        spec = config.get("input", {"kind": "image"})
-        if spec["kind"] == "image":
-            if path.lower().endswith(".wav"):
-                raise ValueError(f"{path}: a sound, but {spec_name} reads images")
-            array, notes = read_image(path, config["in_channels"], config["image_size"])
-            array = ToFloat()(array[None])
-        else:
-            if not path.lower().endswith(".wav"):
-                raise ValueError(f"{path}: {spec_name} reads sound (.wav files)")
-            array, notes = read_sound(path, spec)
-            array = array[None]
+        names = config.names
+        kind = kind_of(config)
+        if not kind.accepts_file(path):
+            raise ValueError(f"{path}: {spec_name} reads sound (.wav files)" if kind.sound else
+                             f"{path}: a sound, but {spec_name} reads images")
+        array, notes = kind.read(path, config)
         with no_grad():
-            x = Tensor(Normalize(config["mean"], config["std"])(array))
-            mirrored = config.get("tta") and spec["kind"] == "image"  # trained with --tta: scored the same way
-            logits = scores_with_mirror(model, x, config.get("tta_shift", 0)) if mirrored else model(x)
+            x = Tensor(_normalise(config)(array))
+            mirrored = config.tta and not kind.sound  # trained with --tta: scored the same way
+            logits = scores_with_mirror(model, x, config.tta_shift) if mirrored else model(x)
             probabilities = F.softmax(logits, 1).numpy()[0]
-        k = max(1, min(args.top_k, len(names)))
+        k = min(args.top_k, len(names))
         order = numpy.argsort(-probabilities)[:k]
         via = "" if checkpoint else f" [{spec_name}]"
-        print(f"{path}{via}" + (f" ({notes})" if notes else ""))
+        told = "; ".join(filter(None, [notes, scoring(config) if mirrored else ""]))
+        print(f"{path}{via}" + (f" ({told})" if told else ""))
         for rank, index in enumerate(order, 1):
             print(f"  {rank}. {names[index]:<14} {probabilities[index]:.4f}")
     return 0
+
+
+def check_input_file(path: str, what: str = "an image or .wav file", flag: str = "", run: bool = False) -> None:
+    """An input must be an existing file: a folder or a missing path gets one line saying so
+    and what to name instead. flag: the option that named it ("--image "), if any."""
+    where = Path(path)
+    if where.is_dir():
+        hint = " (and no run folder: it holds no checkpoint)" if run else ""
+        raise IsADirectoryError(f"{flag}{path} is a folder, not {what}{hint}; name one file in it, "
+                                f"e.g. {where / 'photo.jpg'}")
+    if not where.exists():
+        raise FileNotFoundError(f"{flag}{path}: no such file")

@@ -39,10 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from ..viz import explain
 
     source = Path(args.input)
-    if not source.is_file():
-        raise FileNotFoundError(f"{args.input}: no such file")
+    workflow.check_input_file(args.input, "an image or .wav file")
     model, config = workflow.resolve_checkpoint(args.checkpoint)
-    kind = config.get("input", {"kind": "image"})["kind"]
+    kind = config.kind
     sound = source.suffix.lower() == ".wav"
     if kind == "image" and sound:
         raise ValueError(f"{args.input}: a sound, but {args.checkpoint} reads images (a .wav needs a network "
@@ -53,14 +52,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.checkpoint} reads the raw waveform with 1-D convolutions, and explain draws 2-D "
                          "maps: explain a network that reads spectrograms (audio-cnn2d) or images")
     if kind == "spectrogram":
-        image, notes = workflow.read_sound(args.input, config["input"])
+        image, notes = workflow.read_sound(args.input, dict(config.input))
     else:
-        missing = [key for key in ("in_channels", "image_size", "mean", "std") if key not in config]
-        if missing:
-            raise ValueError(f"{args.checkpoint}: its config has no {', '.join(missing)}")
-        image, notes = workflow.read_image(args.input, config["in_channels"], config["image_size"])
+        if config.mean is None or config.std is None:
+            raise ValueError(f"{args.checkpoint}: its config has no mean and std (the input normalisation)")
+        image, notes = workflow.read_image(args.input, config.in_channels, config.image_size)
     result = explain.explain(model, config, image, notes)
-    print(f"{args.input}" + (f" ({notes})" if notes else ""))
+    told = "; ".join(filter(None, [notes, "scored on the input alone (saliency and Grad-CAM need one input; "
+                                          "predict scores a --tta network on mirrored copies too)"
+                                   if config.tta and kind == "image" else ""]))
+    print(f"{args.input}" + (f" ({told})" if told else ""))
     for rank, (name, probability) in enumerate(result.top(), 1):
         print(f"  {rank}. {name:<14} {probability:.4f}")
     out = Path(args.out) if args.out else fresh_folder(source.stem)

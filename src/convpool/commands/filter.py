@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="filter each colour channel alone (depthwise) instead of summing them like one "
                              "conv filter")
     parser.add_argument("--scale", type=int, default=1, help="enlarge the PNG N times (nearest neighbour)")
-    parser.add_argument("-o", "--out", help="the PNG to write (default: IMAGE-KERNEL.png here)")
+    parser.add_argument("-o", "--out", help="the picture to write, in the format its suffix names (.png, .jpg, "
+                                            "...; default: IMAGE-KERNEL.png here)")
     parser.add_argument("--list", action="store_true", help="print the built-in kernels and their values")
 
 
@@ -74,6 +75,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give an IMAGE and --kernel NAME|'a,b,c;d,e,f;g,h,i' (or --list for the built-in kernels)")
     for name, least in (("stride", 1), ("padding", 0), ("dilation", 1), ("scale", 1)):
         _check(name, getattr(args, name), least)
+    from .. import workflow
+
+    workflow.check_input_file(args.image, "an image file")
+    image_format = "PNG"
+    if args.out:
+        image_format = Image.registered_extensions().get(Path(args.out).suffix.lower())
+        if image_format is None or image_format not in Image.SAVE:
+            raise ValueError(f"-o {args.out}: Pillow cannot write {Path(args.out).suffix or 'suffix-less'} files; "
+                             f"name a .png or .jpg")
     kernel_name, kernel = kernels.resolve_kernel(args.kernel)
     pool = filtering.parse_pool(args.pool) if args.pool else None
     image = read_picture(args.image)
@@ -87,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         picture = picture.resize((picture.width * args.scale, picture.height * args.scale), Image.Resampling.NEAREST)
     out = Path(args.out or f"{Path(args.image).stem}-{kernel_name}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(out, format="PNG")
+    if image_format == "JPEG" and picture.mode not in ("L", "RGB"):
+        picture = picture.convert("RGB")
+    picture.save(out, format=image_format)
     print(f"wrote {out} ({picture.width}x{picture.height} pixels; {note})")
     return 0

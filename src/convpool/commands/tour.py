@@ -26,8 +26,11 @@ def run(args: argparse.Namespace) -> int:
     """Write the tour, say where it is, and open it if asked."""
     import webbrowser
 
+    from .. import workflow
     from ..viz.tour import run_tour
 
+    if args.image is not None:
+        workflow.check_input_file(args.image, "a photo", "--image ")
     tour = run_tour(args.image, args.out)
     address = tour.page.resolve().as_uri()
     if args.open:

@@ -14,13 +14,16 @@ picture of AlexNet's first layer. Saliency and Grad-CAM cannot be negative: sequ
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy
 
 from .. import functional as F
 from ..data import Compose, Normalize, ToFloat
+from ..models import ModelConfig
 from ..tensor import Tensor, no_grad
 from .page import Page
 from .saliency import GradCAM, conv_layers, grad_cam, saliency_map, tap
@@ -53,7 +56,7 @@ class Explanation:
         return [(self.class_names[i], float(self.probabilities[i])) for i in order]
 
 
-def explain(model, config: dict, image: numpy.ndarray, notes: str = "") -> Explanation:
+def explain(model, config: ModelConfig | Mapping[str, Any], image: numpy.ndarray, notes: str = "") -> Explanation:
     """Run the model (in eval mode) on one input normalised as its config says, recording
     every conv layer's output, then the saliency and Grad-CAM of the top class. The input is
     a (C, H, W) uint8 image, or the (1, mels, frames) spectrogram of a sound when the config's
@@ -62,17 +65,33 @@ def explain(model, config: dict, image: numpy.ndarray, notes: str = "") -> Expla
     if not convs:
         raise ValueError(f"{type(model).__name__} has no Conv2d layer to show")
     model.eval()
-    x = Compose([ToFloat(), Normalize(config["mean"], config["std"])])(image[None])
+    mean, std, class_names, kind = _reading(config)
+    x = Compose([ToFloat(), Normalize(mean, std)])(image[None])
     with no_grad(), tap(dict(convs)) as outputs:
         logits = model(Tensor(x))
     probabilities = F.softmax(logits, 1).numpy()[0].astype(numpy.float64)
-    names = [str(n) for n in config.get("class_names") or range(len(probabilities))]
+    names = [str(n) for n in class_names or range(len(probabilities))]
     target = int(numpy.argmax(probabilities))
     maps = [(name, outputs[name].numpy()[0]) for name, _ in convs if name in outputs]
     first_name, first = convs[0]
     return Explanation(image, names, probabilities, (first_name, first.weight.detach().numpy()), maps,
                        saliency_map(model, x, target), grad_cam(model, x, target), [notes] if notes else [],
-                       config.get("input", {}).get("kind") == "spectrogram", not first.weight.requires_grad)
+                       kind == "spectrogram", not first.weight.requires_grad)
+
+
+def _reading(config: ModelConfig | Mapping[str, Any]) -> tuple[list[float], list[float], list[str] | None, str]:
+    """(mean, std, class names or None, input kind): a whole ModelConfig, or a mapping with
+    at least mean and std (explain needs no more)."""
+    if isinstance(config, ModelConfig):
+        if config.mean is None or config.std is None:
+            raise ValueError("explain: the config has no mean and std (the input normalisation)")
+        return list(config.mean), list(config.std), list(config.class_names or []) or None, config.kind
+    missing = [key for key in ("mean", "std") if key not in config]
+    if missing:
+        raise ValueError(f"explain: the config has no {' and '.join(missing)} (the input normalisation)")
+    spec = config.get("input") or {}
+    return (list(config["mean"]), list(config["std"]), config.get("class_names"),
+            spec.get("kind", "image") if isinstance(spec, Mapping) else "image")
 
 
 # ----- figures -----------------------------------------------------------------------------

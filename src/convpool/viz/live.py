@@ -19,8 +19,11 @@ How it stays cheap (training slows by well under 5%, see benchmarks/bench_live.p
 
 The server is the standard library's ThreadingHTTPServer in a daemon thread, bound to
 127.0.0.1 only (port 0 picks a free port), answering only requests addressed to 127.0.0.1
-or localhost. It serves while training runs; `close()` (the end of the `with`) marks the
-run finished, lets a watching page fetch that final state once, and stops the server.
+or localhost. It holds at most MAX_CONNECTIONS connections at once (one thread each; more
+are answered 503 and closed at once), closes a connection idle for IDLE_SECONDS, and queues
+up to LISTEN_BACKLOG connections not yet accepted. It serves while training runs;
+`close()` (the end of the `with`) marks the run finished, lets a watching page fetch that
+final state once, and stops the server.
 The page polls `state.json` every 2 s and keeps its last state when the server is gone.
 """
 
@@ -49,6 +52,9 @@ from .curves import TrainingCurves, plot_curves
 SNAPSHOT_SECONDS = 3.0  # at most one snapshot (copies and a forward pass) this often
 SNAPSHOT_SHARE = 0.02  # and snapshots take at most this share of the training thread's time
 POLL_MS = 2000  # how often the page asks for news
+MAX_CONNECTIONS = 16  # a page needs a few at once (state and pictures); each is one thread
+IDLE_SECONDS = 10.0  # a connection that sends nothing for this long is closed
+LISTEN_BACKLOG = 128  # connections waiting to be accepted (the standard library's default is 5)
 # pictures are enlarged by the whole factor that brings their long side nearest this many pixels:
 # activations (the pictures to look at) largest, the input small
 PICTURE_SIDE = {"auto": 440, "signed": 300, "grey": 200}
@@ -277,7 +283,8 @@ class LiveView:
     def __init__(self, model: nn.Module, sample: numpy.ndarray, *, port: int = 0, title: str = "training",
                  epochs: int | None = None, label: int | None = None, class_names: list[str] | None = None,
                  interval: float = SNAPSHOT_SECONDS, share: float | None = SNAPSHOT_SHARE, poll_ms: int = POLL_MS,
-                 curves: TrainingCurves | None = None) -> None:
+                 curves: TrainingCurves | None = None, max_connections: int = MAX_CONNECTIONS,
+                 idle_seconds: float = IDLE_SECONDS) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"live view: the port must be an int in [0, 65535], got {port!r}")
         self.model, self.sample = model, numpy.asarray(sample, dtype=numpy.float32)
@@ -292,7 +299,7 @@ class LiveView:
         self._last_poll = self._last_request = -math.inf
         self._final_served = threading.Event()
         try:
-            self.server = _Server(("127.0.0.1", port), _Handler)
+            self.server = _Server(("127.0.0.1", port), _Handler, max_connections, idle_seconds)
         except OSError as error:
             raise OSError(f"live view: cannot listen on 127.0.0.1:{port} ({error.strerror or error})") from None
         self.server.view = self
@@ -366,12 +373,49 @@ class LiveView:
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most max_connections of them; the rest get a 503."""
+
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
     view: LiveView
+
+    def __init__(self, address: tuple[str, int], handler: type, max_connections: int, idle_seconds: float) -> None:
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"live view: max_connections must be a positive int, got {max_connections!r}")
+        if not idle_seconds > 0:
+            raise ValueError(f"live view: idle_seconds must be positive, got {idle_seconds!r}")
+        self.idle_seconds = float(idle_seconds)
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:  # too many at once: say so without reading the request, and close
+                request.settimeout(0.5)
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_seconds  # the socket's timeout: an idle connection is closed
+        super().setup()
 
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
         view = self.server.view

@@ -258,10 +258,10 @@ def run_tour(image: str | None = None, out: str | None = None, log: Callable[[st
     fallback = model_name != network.PREFERRED_MODELS[0]
     about = (f"This installation has no CIFAR-10 weights yet, so this is the article's CNN trained on "
              f"Fashion-MNIST ({len(view.class_names)} kinds of clothing; no cars), reading a grey "
-             f"{config['image_size']}x{config['image_size']} version of the photo. Its answer is the nearest "
+             f"{config.image_size}x{config.image_size} version of the photo. Its answer is the nearest "
              "thing it knows." if fallback else
              f"This is the network trained on CIFAR-10 (10 classes of small photos, cars among them), reading "
-             f"the photo at {config['image_size']}x{config['image_size']}.")
+             f"the photo at {config.image_size}x{config.image_size}.")
     page.paragraph(f"{about} The photo is read exactly as convpool predict reads it ({view.notes or 'as is'}). "
                    "Each column below is one layer, as in the article's last figure: a CONV layer's maps can be "
                    "negative, RELU sets the negatives to zero, POOL halves the size. The last layer's scores, one "

@@ -15,6 +15,7 @@ import numpy
 from .. import functional as F
 from .. import models, nn
 from ..data import Compose, Normalize, ToFloat
+from ..models import ModelConfig
 from ..tensor import Tensor, no_grad
 from ..train import scores_with_mirror
 from ..workflow import read_image
@@ -27,7 +28,7 @@ SIZES: dict[str, tuple[float, float]] = {"feature_maps": (14, 10), "scores": (8,
 LABELS = {nn.Conv2d: "CONV", nn.ReLU: "RELU", nn.MaxPool2d: "POOL", nn.AvgPool2d: "POOL"}
 
 
-def load_model(preferred: tuple[str, ...] = PREFERRED_MODELS) -> tuple[str, nn.Module, dict]:
+def load_model(preferred: tuple[str, ...] = PREFERRED_MODELS) -> tuple[str, nn.Module, ModelConfig]:
     """(name, network in eval mode, config) of the first pretrained model this installation has."""
     for name in preferred:
         try:
@@ -96,17 +97,18 @@ def feature_layers(model: nn.Module, x: Tensor) -> list[Layer]:
     return layers
 
 
-def look(path: str, model_name: str, model: nn.Module, config: dict) -> NetworkView:
+def look(path: str, model_name: str, model: nn.Module, config: ModelConfig) -> NetworkView:
     """Run the network on an image file, read exactly as `convpool predict` reads it."""
-    image, notes = read_image(path, config["in_channels"], config["image_size"])
-    x = Tensor(Compose([ToFloat(), Normalize(config["mean"], config["std"])])(image[None]))
-    mirrored = bool(config.get("tta"))
+    config = ModelConfig.from_dict(config)
+    image, notes = read_image(path, config.in_channels, config.image_size)
+    x = Tensor(Compose([ToFloat(), Normalize(list(config.mean or [0.0]), list(config.std or [1.0]))])(image[None]))
+    mirrored = config.tta
     with no_grad():
         layers = feature_layers(model, x)
         # trained with --tta: scored as `convpool predict` scores it, with its mirror image
-        scores = scores_with_mirror(model, x, config.get("tta_shift", 0)) if mirrored else model(x)
+        scores = scores_with_mirror(model, x, config.tta_shift) if mirrored else model(x)
         probabilities = F.softmax(scores, 1).numpy()[0]
-    names = list(config.get("class_names") or [str(i) for i in range(config["num_classes"])])
+    names = config.names
     return NetworkView(model_name, image, notes, layers, scores.numpy()[0], probabilities, names, mirrored)
 
 
