@@ -164,6 +164,33 @@ def _kind(name: str) -> DeviceKind:
     return _kinds[name]
 
 
+def resolve_device(name: str | device) -> device:
+    """A device from a command line's --device: 'auto' is the first GPU when CuPy sees one,
+    else the CPU; 'cuda' or 'cuda:N' must be usable (else the clear error of `_cuda_kind`)."""
+    if isinstance(name, device):
+        return name
+    if name == "auto":
+        return device("cuda", 0) if cuda_is_available() else CPU
+    target = device(name)
+    if target.type != "cpu":
+        kind = _kind(target.type)
+        index = target.index or 0
+        if index >= kind.device_count():
+            raise RuntimeError(f"device {target}: only {kind.device_count()} {target.type} device(s) present")
+        target = device(target.type, index)
+    return target
+
+
+def describe(target: device) -> str:
+    """'cpu' or 'cuda:0 (NVIDIA H200)': what a command prints about where it runs."""
+    if target.type == "cuda":
+        import cupy
+
+        name = cupy.cuda.runtime.getDeviceProperties(target.index or 0)["name"]
+        return f"{target} ({name.decode() if isinstance(name, bytes) else name})"
+    return str(target)
+
+
 def cuda_is_available() -> bool:
     """True when CuPy is installed and sees at least one NVIDIA GPU."""
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy
 
+from . import backend, models, optim
 from . import functional as F
-from . import models, optim
 from .backend import manual_seed
 from .data import (
     ArrayDataset,
@@ -31,7 +31,15 @@ from .input_kinds import KINDS, check_data, input_kind, kind_for_model, kind_of
 from .models import ModelConfig
 from .run_settings import apply_changes, check_new_run, resume_settings, settings_of
 from .tensor import Tensor, no_grad
-from .train import TrainingInterrupted, evaluate, fit, format_confusion, per_class_table, scores_with_mirror
+from .train import (
+    TrainingInterrupted,
+    evaluate,
+    fit,
+    format_confusion,
+    model_device,
+    per_class_table,
+    scores_with_mirror,
+)
 from .viz.live import training_views
 
 
@@ -168,12 +176,15 @@ def train_command(args) -> int:
         # data-dependent weights (fast-cnn's whitening) from up to 5,000 normalised training images
         sample = numpy.asarray(train_indices)[:5000]
         model.initialise_from_data(Compose(normalise)(train_full.images[numpy.sort(sample)]))
+    device = backend.resolve_device(getattr(args, "device", "cpu"))
+    model.to(device)
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
     scheduler, interval = make_schedule(args.schedule, optimizer, args.epochs, len(train_loader), args.lr)
     out = Path(args.out) if args.out else _fresh_run_folder(Path("runs"), model_name)
     unit = kind.unit
     print(f"training {model_name} on {args.data}: {len(train_set)} train, "
           f"{0 if val_set is None else len(val_set)} validation {unit}; checkpoints in {out}")
+    print(f"device: {backend.describe(device)}")
     for line in notes:
         print(line)
     views = training_views(model, val_loader or train_loader, out, live=args.live, port=args.live_port,
@@ -225,16 +236,21 @@ def _fresh_run_folder(root: Path, model: str) -> Path:
     return root / f"{model}-{number}"
 
 
-def resolve_checkpoint(spec: str) -> tuple[models.nn.Module, ModelConfig]:
-    """(model, its checked config) from a run folder, a weights file, or pretrained:NAME."""
+def resolve_checkpoint(spec: str, device: str | backend.device | None = None) -> tuple[models.nn.Module, ModelConfig]:
+    """(model, its checked config) from a run folder, a weights file, or pretrained:NAME,
+    on `device` (a --device value; the CPU when None)."""
     if spec.startswith("pretrained:"):
-        return models.pretrained(spec.split(":", 1)[1])
-    model, checkpoint = models.build_from_checkpoint(spec)
-    return model, models.checked_config(checkpoint)
+        model, config = models.pretrained(spec.split(":", 1)[1])
+    else:
+        model, checkpoint = models.build_from_checkpoint(spec)
+        config = models.checked_config(checkpoint)
+    if device is not None:
+        model.to(backend.resolve_device(device))
+    return model, config
 
 
 def evaluate_command(args) -> int:
-    model, config = resolve_checkpoint(args.checkpoint)
+    model, config = resolve_checkpoint(args.checkpoint, getattr(args, "device", None))
     kind = kind_of(config)
     size = None if kind.sound else config.image_size
     try:
@@ -408,7 +424,7 @@ def predict_command(args) -> int:
     for path in inputs:
         spec_name = checkpoint or default_checkpoint(path)
         if spec_name not in loaded:
-            loaded[spec_name] = resolve_checkpoint(spec_name)
+            loaded[spec_name] = resolve_checkpoint(spec_name, getattr(args, "device", None))
         model, config = loaded[spec_name]
         names = config.names
         kind = kind_of(config)
@@ -417,7 +433,7 @@ def predict_command(args) -> int:
                              f"{path}: a sound, but {spec_name} reads images")
         array, notes = kind.read(path, config)
         with no_grad():
-            x = Tensor(_normalise(config)(array))
+            x = Tensor(_normalise(config)(array), device=model_device(model))
             mirrored = config.tta and not kind.sound  # trained with --tta: scored the same way
             logits = scores_with_mirror(model, x, config.tta_shift) if mirrored else model(x)
             probabilities = F.softmax(logits, 1).numpy()[0]

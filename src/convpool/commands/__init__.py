@@ -11,6 +11,13 @@ import pkgutil
 from types import ModuleType
 
 
+def add_device_argument(parser) -> None:
+    """--device for the commands that run a network (train, evaluate, predict, explain)."""
+    parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
+                        help="where the network runs: auto takes the GPU when CuPy sees one (pip install "
+                             "\"convpool[gpu]\"), else the CPU (default: %(default)s)")
+
+
 def command_modules() -> list[ModuleType]:
     """Every command module, in the order `--help` lists them."""
     modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)

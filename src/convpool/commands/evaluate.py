@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_device_argument
+
 NAME = "evaluate"
 HELP = "accuracy, per-class table and confusion matrix on the test split"
 ORDER = 30
@@ -11,6 +13,7 @@ EPILOG = "example: convpool evaluate runs/article-cnn --data fashion-mnist --png
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_device_argument(parser)
     parser.add_argument("checkpoint", help="a run folder, a weights file, or pretrained:NAME")
     parser.add_argument("--data", default="sample")
     parser.add_argument("--data-dir")

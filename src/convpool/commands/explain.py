@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import add_device_argument
+
 NAME = "explain"
 HELP = "top classes, kernels, feature maps, saliency and Grad-CAM for an image or a .wav, as PNGs and a page"
 ORDER = 45
@@ -17,6 +19,7 @@ EPILOG = ("examples:\n  convpool explain pretrained:fashion-mnist shoe.png\n"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_device_argument(parser)
     parser.add_argument("checkpoint", help="a run folder, a weights file, or pretrained:NAME")
     parser.add_argument("input", help="an image file (resized and converted to what the network takes), or a .wav "
                                       "for a network trained on sound")
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     source = Path(args.input)
     workflow.check_input_file(args.input, "an image or .wav file")
-    model, config = workflow.resolve_checkpoint(args.checkpoint)
+    model, config = workflow.resolve_checkpoint(args.checkpoint, args.device)
     kind = config.kind
     sound = source.suffix.lower() == ".wav"
     if kind == "image" and sound:

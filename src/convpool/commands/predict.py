@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_device_argument
+
 NAME = "predict"
 HELP = "top-k classes of images (any size or colour: resized, converted) or .wav recordings"
 ORDER = 40
@@ -14,6 +16,7 @@ EPILOG = ("examples:\n  convpool predict car.jpg            (the shipped photo m
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_device_argument(parser)
     parser.add_argument("inputs", nargs="+", metavar="[CHECKPOINT] INPUT",
                         help="optionally first a run folder, a weights file or pretrained:NAME; then image or "
                              ".wav files (without a checkpoint, the shipped network for each input)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import models
+from . import add_device_argument
 
 NAME = "train"
 HELP = "train a named model on labelled images and save checkpoints"
@@ -18,6 +19,7 @@ EPILOG = ("examples:\n  convpool train --data sample --model article-cnn --epoch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_device_argument(parser)
     parser.add_argument("--data", default="sample",
                         help="'sample' (built in, the default), 'fashion-mnist', 'cifar10', 'cifar100', 'fsdd' "
                              "(found on disk), or a path: a folder of IDX files, a CIFAR archive, a folder or "

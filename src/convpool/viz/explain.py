@@ -25,6 +25,7 @@ from .. import functional as F
 from ..data import Compose, Normalize, ToFloat
 from ..models import ModelConfig
 from ..tensor import Tensor, no_grad
+from ..train import model_device
 from .page import Page
 from .saliency import GradCAM, conv_layers, grad_cam, saliency_map, tap
 from .style import GREY_CMAP, SIGNED_CMAP, UNSIGNED_CMAP, color_limits, pyplot, save
@@ -68,7 +69,7 @@ def explain(model, config: ModelConfig | Mapping[str, Any], image: numpy.ndarray
     mean, std, class_names, kind = _reading(config)
     x = Compose([ToFloat(), Normalize(mean, std)])(image[None])
     with no_grad(), tap(dict(convs)) as outputs:
-        logits = model(Tensor(x))
+        logits = model(Tensor(x, device=model_device(model)))
     probabilities = F.softmax(logits, 1).numpy()[0].astype(numpy.float64)
     names = [str(n) for n in class_names or range(len(probabilities))]
     target = int(numpy.argmax(probabilities))

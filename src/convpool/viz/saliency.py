@@ -27,6 +27,7 @@ import numpy
 
 from .. import nn
 from ..tensor import Tensor
+from ..train import model_device
 
 
 @contextmanager
@@ -90,7 +91,7 @@ def _score(logits: Tensor, target: int) -> Tensor:
 
 def saliency_map(model: nn.Module, x, target: int) -> numpy.ndarray:
     """|d logit[target] / d x|, the maximum over channels: an (H, W) array >= 0."""
-    image = Tensor(_batch(model, x), requires_grad=True)
+    image = Tensor(_batch(model, x), device=model_device(model), requires_grad=True)
     with _parameters_frozen(model):
         _score(model(image), target).backward()
     return numpy.abs(image.grad.numpy()[0]).max(axis=0)
@@ -162,7 +163,8 @@ def grad_cam(model: nn.Module, x, target: int, layer: str | nn.Module | None = N
         if name is None:
             raise ValueError(f"{type(layer).__name__} is not a layer of the model")
         module = layer
-    batch = Tensor(_batch(model, x))  # no gradient for the input: the graph starts at the tapped layer
+    # no gradient for the input: the graph starts at the tapped layer
+    batch = Tensor(_batch(model, x), device=model_device(model))
     with _parameters_frozen(model), tap({name: module}, leaf=True) as outputs:
         _score(model(batch), target).backward()
     activation = outputs[name]
