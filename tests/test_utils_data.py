@@ -18,7 +18,9 @@ import pytest
 from reference import needs_torch, torch
 
 import convpool
+from convpool import backend
 from convpool.data import ArrayDataset
+from convpool.data.collate import default_collate_fn_map
 from convpool.utils import data as D
 
 # ----- comparing results with torch's ---------------------------------------------------------------
@@ -155,7 +157,7 @@ def test_collate_fn_map_extends_collate():
         return sum(b.v for b in batch)
 
     out = D.collate([(Box(1), 2.0), (Box(5), 3.0)],
-                    collate_fn_map={Box: collate_box, **D.default_collate.__globals__["default_collate_fn_map"]})
+                    collate_fn_map={Box: collate_box, **default_collate_fn_map})
     assert out[0] == 6 and out[1].dtype == numpy.float64
 
 
@@ -546,3 +548,26 @@ def test_spawn_start_method():
     assert [int(v) for b in batches for v in b[1].numpy()] == [4, 3, 2, 1, 0]
     with pytest.raises(ValueError, match="multiprocessing_context must be one of"):
         D.DataLoader(Decoded(5), num_workers=1, multiprocessing_context="threads")
+
+
+class UsesThreads(D.Dataset):
+    """__getitem__ runs convpool's threaded element-wise helper, as a convpool transform would."""
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        out = numpy.zeros(1 << 17)
+
+        def fill(start, stop):
+            out[start:stop] = i
+
+        backend.parallel_for(len(out), fill, elements=len(out))
+        return out[:2].copy()
+
+
+def test_forked_workers_do_not_wait_on_the_parents_thread_pool():
+    backend.parallel_for(1 << 17, lambda start, stop: None, elements=1 << 17)  # the parent's pool exists now
+    loader = D.DataLoader(UsesThreads(), batch_size=2, num_workers=2, timeout=30)
+    values = numpy.concatenate([b.numpy() for b in loader])
+    numpy.testing.assert_array_equal(values, numpy.repeat(numpy.arange(6.0), 2).reshape(6, 2))

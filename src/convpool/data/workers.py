@@ -113,6 +113,10 @@ def worker_loop(dataset: Any, index_queue: Any, result_queue: Any, auto_collatio
     (epoch, task, pickled batch or WorkerFailure); stop on None or when the parent is gone."""
     global _worker_info
     try:
+        # A forked child holds a copy of the parent's thread pool without its threads (and
+        # perhaps with a lock taken): drop it unused rather than shut it down, then run
+        # element-wise work on this process's one thread.
+        backend._executor = None
         backend.set_num_threads(1)
         seed = _seed_worker(base_seed, worker_id)
         _worker_info = WorkerInfo(worker_id, num_workers, seed, dataset)
