@@ -571,3 +571,67 @@ def test_forked_workers_do_not_wait_on_the_parents_thread_pool():
     loader = D.DataLoader(UsesThreads(), batch_size=2, num_workers=2, timeout=30)
     values = numpy.concatenate([b.numpy() for b in loader])
     numpy.testing.assert_array_equal(values, numpy.repeat(numpy.arange(6.0), 2).reshape(6, 2))
+
+
+# ----- iterable datasets --------------------------------------------------------------------------------
+
+
+def _stream_class(base, worker_info):
+    class Stream(base):
+        """Samples 0..n-1 as (array, int) pairs; sharded between workers unevenly when asked
+        (worker 0 takes indices below 7, the others share the rest)."""
+
+        def __init__(self, n=10, shard=False):
+            self.n, self.shard = n, shard
+
+        def __iter__(self):
+            info = worker_info()
+            indices = range(self.n)
+            if self.shard and info is not None:
+                mine = [i for i in indices if i < 7] if info.id == 0 else [i for i in indices if i >= 7]
+                indices = mine
+            for i in indices:
+                yield numpy.full(2, i, numpy.int16), i
+
+        def __len__(self):
+            return self.n
+
+    return Stream
+
+
+@needs_torch
+@pytest.mark.parametrize("kw", [{"batch_size": 4}, {"batch_size": 4, "drop_last": True}, {"batch_size": None},
+                                {"batch_size": 3, "num_workers": 2},
+                                {"batch_size": 3, "num_workers": 2, "shard": True},
+                                {"batch_size": 2, "num_workers": 2, "shard": True, "drop_last": True},
+                                {"batch_size": None, "num_workers": 2, "shard": True}],
+                         ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+def test_iterable_dataset_matches_torch(kw):
+    kw = dict(kw)
+    shard = kw.pop("shard", False)
+    ours_ds = _stream_class(D.IterableDataset, D.get_worker_info)(shard=shard)
+    theirs_ds = _stream_class(torch.utils.data.IterableDataset, torch.utils.data.get_worker_info)(shard=shard)
+    ours = list(D.DataLoader(ours_ds, **kw))
+    theirs = list(torch.utils.data.DataLoader(theirs_ds, **kw))
+    assert len(ours) == len(theirs) > 0
+    for b, (a, t) in enumerate(zip(ours, theirs, strict=True)):
+        assert_same(a, t, f"batch {b}")
+    assert len(D.DataLoader(ours_ds, **kw)) == len(torch.utils.data.DataLoader(theirs_ds, **kw))
+
+
+def test_iterable_dataset_errors():
+    stream = _stream_class(D.IterableDataset, D.get_worker_info)()
+    with pytest.raises(ValueError, match="IterableDataset: expected no shuffle, got shuffle=True"):
+        D.DataLoader(stream, shuffle=True)
+    with pytest.raises(ValueError, match="expected no sampler"):
+        D.DataLoader(stream, sampler=[0, 1])
+
+    class Broken(D.IterableDataset):
+        def __iter__(self):
+            yield numpy.zeros(2)
+            raise OSError("truncated file")
+
+    with pytest.raises(OSError, match="(?s)worker process 0.*sample 1 of the iterable dataset.*truncated file"):
+        list(D.DataLoader(Broken(), batch_size=1, num_workers=1))
+    chained = D.ChainDataset([stream, stream])
+    assert len(list(D.DataLoader(chained, batch_size=5))) == 4

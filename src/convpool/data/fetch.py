@@ -61,4 +61,57 @@ def fetch(dataset: Any, index: Any, auto_collation: bool, collate_fn: Callable[[
         raise
 
 
-__all__ = ["fetch"]
+class IterableFetcher:
+    """Batches from one pass over an iterable dataset: each call takes len(index) samples
+    (one without auto-collation) and raises StopIteration when none are left (or, with
+    drop_last, when fewer than a full batch are)."""
+
+    def __init__(self, dataset: Any, auto_collation: bool, collate_fn: Callable[[Any], Any],
+                 drop_last: bool) -> None:
+        try:
+            self._stream = iter(dataset)
+        except Exception as error:
+            _mark(error, "iter(dataset)")
+            raise
+        self._auto_collation = auto_collation
+        self._collate_fn = collate_fn
+        self._drop_last = drop_last
+        self._count = 0
+        self._ended = False
+
+    def _next_sample(self) -> Any:
+        try:
+            sample = next(self._stream)
+        except StopIteration:
+            self._ended = True
+            raise
+        except Exception as error:
+            _mark(error, f"sample {self._count} of the iterable dataset")
+            raise
+        self._count += 1
+        return sample
+
+    def __call__(self, index: Any) -> Any:
+        if self._ended:
+            raise StopIteration
+        first = self._count
+        if self._auto_collation:
+            samples = []
+            for _ in index:
+                try:
+                    samples.append(self._next_sample())
+                except StopIteration:
+                    break
+            if not samples or (self._drop_last and len(samples) < len(index)):
+                self._ended = True
+                raise StopIteration
+        else:
+            samples = self._next_sample()
+        try:
+            return self._collate_fn(samples)
+        except Exception as error:
+            _mark(error, f"samples {first}..{self._count - 1} of the iterable dataset (in collate_fn)")
+            raise
+
+
+__all__ = ["fetch", "IterableFetcher"]

@@ -1,12 +1,12 @@
-"""Datasets shaped like torch.utils.data's: TensorDataset, ConcatDataset, and random_split
-with a generator. `Dataset` and `Subset` are convpool's own (dataset.py), which follow
-torch's semantics already.
+"""Datasets shaped like torch.utils.data's: TensorDataset, ConcatDataset, IterableDataset,
+ChainDataset, and random_split with a generator. `Dataset` and `Subset` are convpool's own
+(dataset.py), which follow torch's semantics already.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy
@@ -78,6 +78,33 @@ class ConcatDataset(Dataset):
         return f"ConcatDataset({len(self)} samples from {len(self.datasets)} datasets)"
 
 
+class IterableDataset:
+    """A stream of samples (define __iter__), as torch's: the DataLoader takes them in order,
+    batch_size at a time, and has no sampler or shuffle. With num_workers > 0 every worker
+    iterates its own copy, so a dataset that should not repeat samples splits its stream
+    with `get_worker_info()` (id, num_workers) inside __iter__, as with torch."""
+
+    def __iter__(self) -> Iterator:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __add__(self, other: IterableDataset) -> ChainDataset:
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Iterable datasets one after another."""
+
+    def __init__(self, datasets: Iterable[IterableDataset]) -> None:
+        self.datasets = list(datasets)
+
+    def __iter__(self) -> Iterator:
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)  # type: ignore[arg-type]
+
+
 def random_split(dataset: Dataset, lengths: Sequence[int | float],
                  generator: numpy.random.Generator | None = None) -> list[Subset]:
     """Non-overlapping random subsets of the given lengths, or of fractions summing to 1
@@ -119,4 +146,4 @@ def gather_batch(dataset: Any, indices: Sequence[int]) -> list[Tensor] | None:
     return None
 
 
-__all__ = ["TensorDataset", "ConcatDataset", "random_split", "gather_batch"]
+__all__ = ["TensorDataset", "ConcatDataset", "IterableDataset", "ChainDataset", "random_split", "gather_batch"]

@@ -17,6 +17,9 @@ per-worker seeds, errors raised here naming the worker and the index, clean shut
 keeps the processes between epochs, `worker_init_fn(worker_id)` runs in each at start,
 `timeout` bounds the wait for one batch, `multiprocessing_context` picks the start method.
 
+An IterableDataset is read as a stream: batch_size samples at a time, no sampler, no
+shuffle; each worker iterates its own copy (split the stream with get_worker_info()).
+
 `pin_memory` and `pin_memory_device` are accepted: batches are host arrays and move to a
 device on `.to(device)`; page-locked staging buffers, which make that copy faster with a
 GPU, are not implemented, so the flag changes nothing.
@@ -31,15 +34,25 @@ from typing import Any
 import numpy
 
 from .collate import default_collate, default_convert
-from .fetch import fetch
+from .fetch import IterableFetcher, fetch
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, draw_seed, resolve_generator
+from .torch_datasets import IterableDataset
 from .workers import MultiProcessIterator
 
 _FIXED_AFTER_INIT = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
 
 
+class _InfiniteConstantSampler(Sampler):
+    """None forever: the index stream of an iterable dataset (the dataset decides the end)."""
+
+    def __iter__(self) -> Iterator[None]:
+        while True:
+            yield None
+
+
 class DataLoader:
-    """Batches from a map-style dataset (one with __len__ and __getitem__), as torch's."""
+    """Batches from a map-style dataset (one with __len__ and __getitem__) or an
+    IterableDataset, as torch's."""
 
     def __init__(self, dataset: Any, batch_size: int | None = 1, shuffle: bool | None = None,
                  sampler: Sampler | Iterable | None = None, batch_sampler: Sampler | Iterable | None = None,
@@ -48,8 +61,10 @@ class DataLoader:
                  multiprocessing_context: Any = None, generator: numpy.random.Generator | None = None, *,
                  prefetch_factor: int | None = None, persistent_workers: bool = False, pin_memory_device: str = "",
                  in_order: bool = True) -> None:
-        if not hasattr(dataset, "__getitem__"):
-            raise TypeError(f"DataLoader: dataset must support indexing (__getitem__), got {type(dataset).__name__}")
+        iterable = isinstance(dataset, IterableDataset)
+        if not iterable and not hasattr(dataset, "__getitem__"):
+            raise TypeError(f"DataLoader: dataset must support indexing (__getitem__) or be an IterableDataset, "
+                            f"got {type(dataset).__name__}")
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be a non-negative int (0 loads in this process), "
                              f"got {num_workers!r}")
@@ -71,6 +86,11 @@ class DataLoader:
                 raise ValueError(f"DataLoader: multiprocessing_context must be one of {methods}, "
                                  f"got {multiprocessing_context!r}")
         generator = resolve_generator("DataLoader", generator)
+        if iterable:
+            for name, value in (("shuffle", shuffle), ("sampler", sampler), ("batch_sampler", batch_sampler)):
+                if value not in (None, False):
+                    raise ValueError(f"DataLoader with an IterableDataset: expected no {name}, got {name}={value!r}")
+            sampler = _InfiniteConstantSampler()
         shuffle = bool(shuffle)
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler is mutually exclusive with shuffle=True")
@@ -108,6 +128,7 @@ class DataLoader:
         self.prefetch_factor = prefetch_factor
         self.persistent_workers = bool(persistent_workers)
         self.in_order = bool(in_order)
+        self._iterable = iterable
         self._iterator: MultiProcessIterator | None = None
         self._initialized = True
 
@@ -129,6 +150,11 @@ class DataLoader:
         return draw_seed(self.generator)
 
     def __len__(self) -> int:
+        if self._iterable:  # what the dataset says, in batches, as torch's
+            n = len(self.dataset)
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         return len(self._index_sampler)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator:
@@ -143,7 +169,8 @@ class DataLoader:
         return MultiProcessIterator(self)
 
     def __repr__(self) -> str:
-        return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, batch_size={self.batch_size}, "
+        size = "" if self._iterable else f" of {len(self.dataset)}"
+        return (f"DataLoader({type(self.dataset).__name__}{size}, batch_size={self.batch_size}, "
                 f"sampler={type(self.sampler).__name__}, num_workers={self.num_workers})")
 
 
@@ -155,17 +182,24 @@ class _SingleProcessIterator:
         self._auto_collation = loader._auto_collation
         self._collate_fn = loader.collate_fn
         self._index_sampler = loader._index_sampler
+        self._length = len(loader) if not loader._iterable or hasattr(loader.dataset, "__len__") else None
         loader._draw_base_seed()  # as torch, which draws it for every iterator
         self._sampler_iter = iter(self._index_sampler)
+        self._stream = (IterableFetcher(loader.dataset, self._auto_collation, self._collate_fn, loader.drop_last)
+                        if loader._iterable else None)
 
     def __iter__(self) -> _SingleProcessIterator:
         return self
 
     def __len__(self) -> int:
-        return len(self._index_sampler)  # type: ignore[arg-type]
+        if self._length is None:
+            raise TypeError("DataLoader: this IterableDataset has no length")
+        return self._length
 
     def __next__(self) -> Any:
         index = next(self._sampler_iter)
+        if self._stream is not None:
+            return self._stream(index)
         return fetch(self._dataset, index, self._auto_collation, self._collate_fn)
 
 

@@ -45,7 +45,7 @@ from typing import Any
 import numpy
 
 from .. import backend
-from .fetch import fetch
+from .fetch import IterableFetcher, fetch
 
 _POLL_SECONDS = 0.2  # how often a waiting side checks that the other side is still there
 _JOIN_SECONDS = 5.0
@@ -106,11 +106,21 @@ def _seed_worker(base_seed: int, worker_id: int) -> int:
     return seed
 
 
+class Exhausted:
+    """A worker's answer once its copy of an iterable dataset has no samples left this epoch."""
+
+    def __init__(self, worker_id: int) -> None:
+        self.worker_id = worker_id
+
+
 def worker_loop(dataset: Any, index_queue: Any, result_queue: Any, auto_collation: bool,
                 collate_fn: Callable[[Any], Any], base_seed: int, worker_init_fn: Callable[[int], None] | None,
-                worker_id: int, num_workers: int, parent_pid: int) -> None:
+                worker_id: int, num_workers: int, parent_pid: int, iterable: bool = False,
+                drop_last: bool = False) -> None:
     """The body of one worker process: take (epoch, task, indices), send back
-    (epoch, task, pickled batch or WorkerFailure); stop on None or when the parent is gone."""
+    (epoch, task, pickled batch, WorkerFailure or Exhausted); stop on None or when the
+    parent is gone. For an iterable dataset the worker iterates its own copy, afresh each
+    epoch."""
     global _worker_info
     try:
         # A forked child holds a copy of the parent's thread pool without its threads (and
@@ -126,6 +136,7 @@ def worker_loop(dataset: Any, index_queue: Any, result_queue: Any, auto_collatio
                 worker_init_fn(worker_id)
             except Exception as error:
                 init_failure = WorkerFailure(error, worker_id, None, f"worker_init_fn({worker_id})")
+        stream, stream_epoch = None, None
         while True:
             try:
                 task = index_queue.get(timeout=_POLL_SECONDS)
@@ -140,7 +151,15 @@ def worker_loop(dataset: Any, index_queue: Any, result_queue: Any, auto_collatio
                 payload: Any = init_failure
             else:
                 try:
-                    payload = fetch(dataset, index, auto_collation, collate_fn)
+                    if not iterable:
+                        payload = fetch(dataset, index, auto_collation, collate_fn)
+                    else:
+                        if stream_epoch != epoch:
+                            stream, stream_epoch = IterableFetcher(dataset, auto_collation, collate_fn,
+                                                                   drop_last), epoch
+                        payload = stream(index)
+                except StopIteration:
+                    payload = Exhausted(worker_id)
                 except Exception as error:
                     payload = WorkerFailure(error, worker_id, task_id, f"batch {task_id}")
             try:
@@ -185,6 +204,7 @@ class MultiProcessIterator:
         self._timeout = loader.timeout
         self._persistent = loader.persistent_workers
         self._in_order = loader.in_order
+        self._length = len(loader) if not loader._iterable or hasattr(loader.dataset, "__len__") else 0
         self._epoch = -1
         context = loader.multiprocessing_context
         if context is None or isinstance(context, str):
@@ -198,7 +218,8 @@ class MultiProcessIterator:
             worker = context.Process(
                 target=worker_loop,
                 args=(loader.dataset, index_queue, self._result_queue, loader._auto_collation, loader.collate_fn,
-                      base_seed, loader.worker_init_fn, worker_id, self._num_workers, os.getpid()),
+                      base_seed, loader.worker_init_fn, worker_id, self._num_workers, os.getpid(),
+                      loader._iterable, loader.drop_last),
                 name=f"convpool-dataloader-worker-{worker_id}", daemon=True)
             worker.start()
             self._index_queues.append(index_queue)
@@ -212,39 +233,51 @@ class MultiProcessIterator:
         return [w.pid for w in self._workers]
 
     def _reset(self) -> None:
-        """Start an epoch: a new pass of the sampler, batches from 0 again."""
+        """Start an epoch: a new pass of the sampler, batches from 0 again, every worker active."""
         self._epoch += 1
         self._sampler_iter = iter(self._index_sampler)
-        self._sent = 0
-        self._received = 0
-        self._waiting: dict[int, Any] = {}
+        self._sent = 0  # tasks handed to workers this epoch
+        self._consumed = 0  # tasks whose answer was returned or skipped
+        self._next = 0  # the task to return next (in order)
+        self._arrived: dict[int, Any] = {}
+        self._owner: dict[int, int] = {}
+        self._active = [True] * self._num_workers
+        self._next_worker = 0
         self._exhausted = False
         self._done = False
         for _ in range(self._prefetch):
             self._send_next()
 
     def _send_next(self) -> None:
+        """Hand the sampler's next index to the next active worker, in turn."""
         if self._exhausted:
+            return
+        if not any(self._active):
+            self._exhausted = True
             return
         try:
             index = next(self._sampler_iter)
         except StopIteration:
             self._exhausted = True
             return
-        worker_id = self._sent % self._num_workers
+        while not self._active[self._next_worker]:
+            self._next_worker = (self._next_worker + 1) % self._num_workers
+        worker_id = self._next_worker
+        self._next_worker = (self._next_worker + 1) % self._num_workers
         self._index_queues[worker_id].put((self._epoch, self._sent, index))
+        self._owner[self._sent] = worker_id
         self._sent += 1
 
     def __iter__(self) -> MultiProcessIterator:
         return self
 
     def __len__(self) -> int:
-        return len(self._index_sampler)
+        return self._length
 
     def _receive(self, task: int) -> tuple[int, int, Any]:
-        """The next message from any worker, while watching that the one owing `task` lives."""
+        """The next message from any worker, while watching that the workers live."""
         started = time.monotonic()
-        owner = task % self._num_workers
+        owner = self._owner.get(task, task % self._num_workers)
         while True:
             wait = _POLL_SECONDS
             if self._timeout > 0:
@@ -266,34 +299,46 @@ class MultiProcessIterator:
                 continue
             return pickle.loads(message)  # noqa: S301  (bytes made by our own worker processes)
 
+    def _take_arrived(self) -> tuple[bool, Any]:
+        """(True, payload) of the task to return now if it has arrived, else (False, None)."""
+        if self._in_order:
+            if self._next in self._arrived:
+                payload = self._arrived.pop(self._next)
+                self._next += 1
+                return True, payload
+            return False, None
+        if self._arrived:
+            task = next(iter(self._arrived))
+            return True, self._arrived.pop(task)
+        return False, None
+
     def __next__(self) -> Any:
         if self._done:
             raise StopIteration
         while True:
-            if self._received == self._sent and self._exhausted:
+            ready, payload = self._take_arrived()
+            if ready:
+                self._consumed += 1
+                self._send_next()
+                if isinstance(payload, Exhausted):
+                    continue  # a worker's iterable ran out: no batch for this task
+                if isinstance(payload, WorkerFailure):
+                    self.close()
+                    payload.reraise()
+                return payload
+            if self._consumed == self._sent and self._exhausted:
                 self._done = True
                 if not self._persistent:
                     self.close()
                 raise StopIteration
-            if self._received in self._waiting:
-                payload = self._waiting.pop(self._received)
-                break
-            if not self._in_order and self._waiting:
-                task = next(iter(self._waiting))
-                payload = self._waiting.pop(task)
-                break
-            epoch, task, payload = self._receive(self._received)
+            epoch, task, payload = self._receive(self._next)
             if epoch != self._epoch:
                 continue  # made for an epoch left early (persistent workers): dropped
-            if task == self._received or not self._in_order:
-                break
-            self._waiting[task] = payload
-        self._received += 1
-        self._send_next()
-        if isinstance(payload, WorkerFailure):
-            self.close()
-            payload.reraise()
-        return payload
+            if isinstance(payload, Exhausted):
+                self._active[payload.worker_id] = False
+                if not any(self._active):
+                    self._exhausted = True
+            self._arrived[task] = payload
 
     def close(self) -> None:
         """Stop the workers now (they finish the sample in hand first)."""
@@ -303,4 +348,4 @@ class MultiProcessIterator:
             self._shutdown()
 
 
-__all__ = ["WorkerInfo", "get_worker_info", "MultiProcessIterator", "WorkerFailure", "worker_loop"]
+__all__ = ["WorkerInfo", "get_worker_info", "MultiProcessIterator", "WorkerFailure", "Exhausted", "worker_loop"]

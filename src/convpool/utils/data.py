@@ -25,12 +25,12 @@ from ..data.sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
-from ..data.torch_datasets import ConcatDataset, TensorDataset, random_split
+from ..data.torch_datasets import ChainDataset, ConcatDataset, IterableDataset, TensorDataset, random_split
 from ..data.torch_loader import DataLoader
 from ..data.workers import WorkerInfo, get_worker_info
 
 __all__ = [
-    "Dataset", "TensorDataset", "ConcatDataset", "Subset", "random_split", "DataLoader", "default_collate",
-    "default_convert", "collate", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-    "WeightedRandomSampler", "BatchSampler", "get_worker_info", "WorkerInfo",
+    "Dataset", "TensorDataset", "ConcatDataset", "Subset", "IterableDataset", "ChainDataset", "random_split",
+    "DataLoader", "default_collate", "default_convert", "collate", "Sampler", "SequentialSampler", "RandomSampler",
+    "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "get_worker_info", "WorkerInfo",
 ]
