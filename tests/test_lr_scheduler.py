@@ -41,6 +41,9 @@ SCHEDULES = {
     "three-stage": ("Adam", {}, lambda m, o: m.SequentialLR(
         o, [m.LinearLR(o, start_factor=0.5, total_iters=10), m.StepLR(o, step_size=10, gamma=0.7),
             m.CosineAnnealingLR(o, T_max=40)], milestones=[10, 50])),
+    "onecycle-rmsprop": ("RMSprop", {"momentum": 0.9}, lambda m, o: m.OneCycleLR(o, max_lr=0.05, total_steps=STEPS)),
+    "exponential-adagrad": ("Adagrad", {}, lambda m, o: m.ExponentialLR(o, gamma=0.95)),
+    "multistep-adadelta": ("Adadelta", {}, lambda m, o: m.MultiStepLR(o, milestones=[30, 60])),
     "multistep": ("SGD", {}, lambda m, o: m.MultiStepLR(o, milestones=[10, 25, 25, 60], gamma=0.5)),
     "multistep-default-gamma": ("Adam", {}, lambda m, o: m.MultiStepLR(o, [30, 80])),
     "exponential": ("SGD", {}, lambda m, o: m.ExponentialLR(o, gamma=0.97)),
