@@ -507,16 +507,21 @@ def test_timeout():
 
 
 def test_workers_stop_when_the_iterator_is_dropped():
-    iterator = iter(D.DataLoader(Recorder(n=64), batch_size=2, num_workers=2))
+    """A `break` out of the loop: the workers finish the batch in hand, drop the ones queued
+    (4 per worker here, 4 s of work each) and exit."""
+    iterator = iter(D.DataLoader(Recorder(n=64, pause=0.5), batch_size=2, num_workers=2, prefetch_factor=4))
     next(iterator)
     workers = list(iterator._workers)
     assert all(w.is_alive() for w in workers)
+    started = time.monotonic()
     del iterator
     gc.collect()
     deadline = time.monotonic() + 10
     while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(w.is_alive() for w in workers)
+    assert time.monotonic() - started < 3.0, "the workers worked off their queues before stopping"
+    assert all(w.exitcode == 0 for w in workers), "a worker had to be terminated"
 
 
 def test_persistent_workers_keep_their_processes():

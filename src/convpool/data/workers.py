@@ -23,7 +23,8 @@ the original traceback. A worker that dies (killed, os._exit) is detected while 
 reported with its exit code; `timeout` bounds the wait for one batch.
 
 Shutdown. When an epoch ends (unless persistent_workers), when the iterator is garbage
-collected, on an error, and at interpreter exit, each worker is sent a stop message, joined
+collected (a `break` out of the loop), on an error, and at interpreter exit, a shared event
+tells the workers to drop the batches still queued, each is sent a stop message, joined
 for a few seconds and terminated if still running. Workers also stop by themselves when
 their parent process disappears.
 """
@@ -116,11 +117,11 @@ class Exhausted:
 def worker_loop(dataset: Any, index_queue: Any, result_queue: Any, auto_collation: bool,
                 collate_fn: Callable[[Any], Any], base_seed: int, worker_init_fn: Callable[[int], None] | None,
                 worker_id: int, num_workers: int, parent_pid: int, iterable: bool = False,
-                drop_last: bool = False) -> None:
+                drop_last: bool = False, done_event: Any = None) -> None:
     """The body of one worker process: take (epoch, task, indices), send back
-    (epoch, task, pickled batch, WorkerFailure or Exhausted); stop on None or when the
-    parent is gone. For an iterable dataset the worker iterates its own copy, afresh each
-    epoch."""
+    (epoch, task, pickled batch, WorkerFailure or Exhausted); stop on None, at the next task
+    once `done_event` is set (queued tasks are not worked off), or when the parent is gone.
+    For an iterable dataset the worker iterates its own copy, afresh each epoch."""
     global _worker_info
     try:
         # A forked child holds a copy of the parent's thread pool without its threads (and
@@ -144,7 +145,7 @@ def worker_loop(dataset: Any, index_queue: Any, result_queue: Any, auto_collatio
                 if os.getppid() != parent_pid:
                     return  # the main process is gone: nobody will read what we make
                 continue
-            if task is None:
+            if task is None or (done_event is not None and done_event.is_set()):
                 break
             epoch, task_id, index = task
             if init_failure is not None:
@@ -175,8 +176,10 @@ def worker_loop(dataset: Any, index_queue: Any, result_queue: Any, auto_collatio
         result_queue.cancel_join_thread()  # exiting must not wait on a pipe nobody reads
 
 
-def _shutdown(workers: list, index_queues: list, result_queue: Any) -> None:
-    """Stop every worker: a stop message, a join, and terminate for those still running."""
+def _shutdown(workers: list, index_queues: list, result_queue: Any, done_event: Any) -> None:
+    """Stop every worker: the done event, a stop message, a join, and terminate for those
+    still running."""
+    done_event.set()
     for q in index_queues:
         try:
             q.put(None)
@@ -211,6 +214,7 @@ class MultiProcessIterator:
             context = multiprocessing.get_context(context)
         base_seed = loader._draw_base_seed()
         self._result_queue = context.Queue()
+        self._done_event = context.Event()
         self._index_queues = []
         self._workers = []
         for worker_id in range(self._num_workers):
@@ -219,12 +223,13 @@ class MultiProcessIterator:
                 target=worker_loop,
                 args=(loader.dataset, index_queue, self._result_queue, loader._auto_collation, loader.collate_fn,
                       base_seed, loader.worker_init_fn, worker_id, self._num_workers, os.getpid(),
-                      loader._iterable, loader.drop_last),
+                      loader._iterable, loader.drop_last, self._done_event),
                 name=f"convpool-dataloader-worker-{worker_id}", daemon=True)
             worker.start()
             self._index_queues.append(index_queue)
             self._workers.append(worker)
-        self._shutdown = weakref.finalize(self, _shutdown, self._workers, self._index_queues, self._result_queue)
+        self._shutdown = weakref.finalize(self, _shutdown, self._workers, self._index_queues, self._result_queue,
+                                          self._done_event)
         self._closed = False
         self._reset()
 
