@@ -38,8 +38,33 @@ def _adam_grid():
         yield {"betas": betas, "weight_decay": weight_decay, "amsgrad": amsgrad, "maximize": maximize}
 
 
+def _rmsprop_grid():
+    # alpha 0.3: 1 - alpha >= 0.5 takes the other branch of torch's lerp (centered)
+    for alpha, momentum, centered, weight_decay, maximize in itertools.product(
+        [0.99, 0.3], [0.0, 0.9], [False, True], [0.0, 0.1], [False, True]
+    ):
+        yield {"alpha": alpha, "momentum": momentum, "centered": centered, "weight_decay": weight_decay,
+               "maximize": maximize}
+
+
+def _adagrad_grid():
+    for lr_decay, weight_decay, initial, maximize in itertools.product(
+        [0.0, 0.1], [0.0, 0.1], [0.0, 0.5], [False, True]
+    ):
+        yield {"lr_decay": lr_decay, "weight_decay": weight_decay, "initial_accumulator_value": initial,
+               "maximize": maximize}
+
+
+def _adadelta_grid():
+    for rho, weight_decay, maximize in itertools.product([0.9, 0.5, 1.0], [0.0, 0.1], [False, True]):
+        yield {"rho": rho, "weight_decay": weight_decay, "maximize": maximize}
+
+
 CASES = ([("SGD", kw) for kw in _sgd_grid()] + [("Adam", kw) for kw in _adam_grid()]
-         + [("AdamW", kw) for kw in _adam_grid()] + [("AdamW", {"eps": 1e-3})] + [("Adam", {"eps": 0.0})])
+         + [("AdamW", kw) for kw in _adam_grid()] + [("AdamW", {"eps": 1e-3})] + [("Adam", {"eps": 0.0})]
+         + [("RMSprop", kw) for kw in _rmsprop_grid()] + [("RMSprop", {"eps": 1e-3, "lr": 0.1})]
+         + [("Adagrad", kw) for kw in _adagrad_grid()] + [("Adagrad", {"eps": 1e-3, "lr": 0.1})]
+         + [("Adadelta", kw) for kw in _adadelta_grid()] + [("Adadelta", {"eps": 1e-3, "lr": 1.0})])
 
 
 def _case_id(case):
@@ -66,11 +91,13 @@ def _groups(params, lib):
 
 
 def _run_pair(name, kw, seed=0, dtype="float64", rtol=1e-10, atol=1e-12):
+    kw = dict(kw)
+    lr = kw.pop("lr", 0.01)
     initial, grads = _draw(seed, dtype)
     ours = [convpool.tensor(a.copy(), requires_grad=True) for a in initial]
     theirs = [torch.tensor(a.copy(), requires_grad=True) for a in initial]
-    opt_ours = getattr(optim, name)(_groups(ours, convpool), lr=0.01, **kw)
-    opt_theirs = getattr(torch.optim, name)(_groups(theirs, torch), lr=0.01, **kw)
+    opt_ours = getattr(optim, name)(_groups(ours, convpool), lr=lr, **kw)
+    opt_theirs = getattr(torch.optim, name)(_groups(theirs, torch), lr=lr, **kw)
     for step, row in enumerate(grads):
         for p, q, g in zip(ours, theirs, row, strict=True):
             p.grad = None if g is None else convpool.tensor(g)
@@ -106,7 +133,10 @@ def test_matches_torch_float64(case):
 @needs_torch
 @pytest.mark.parametrize("name,kw", [("SGD", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
                                      ("Adam", {"amsgrad": True, "weight_decay": 0.05}),
-                                     ("AdamW", {"betas": (0.8, 0.99)})])
+                                     ("AdamW", {"betas": (0.8, 0.99)}),
+                                     ("RMSprop", {"momentum": 0.9, "centered": True, "weight_decay": 0.1}),
+                                     ("Adagrad", {"lr_decay": 0.05, "initial_accumulator_value": 0.1}),
+                                     ("Adadelta", {"rho": 0.8, "weight_decay": 0.1})])
 def test_matches_torch_float32(name, kw):
     """float32 parameters stay float32 and follow torch's float32 run closely."""
     opt_ours, _ = _run_pair(name, kw, seed=1, dtype="float32", rtol=2e-5, atol=1e-6)
@@ -121,7 +151,10 @@ def test_matches_torch_float32(name, kw):
                                      ("SGD", {"lr": 0.02, "momentum": 0.5, "nesterov": True, "weight_decay": 1e-3}),
                                      ("Adam", {"lr": 0.05}),
                                      ("Adam", {"lr": 0.05, "amsgrad": True, "weight_decay": 1e-2}),
-                                     ("AdamW", {"lr": 0.05, "weight_decay": 0.1})])
+                                     ("AdamW", {"lr": 0.05, "weight_decay": 0.1}),
+                                     ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
+                                     ("Adagrad", {"lr": 0.3, "lr_decay": 0.01}),
+                                     ("Adadelta", {"lr": 1.0, "eps": 1e-2})])
 def test_least_squares_fit_matches_torch(name, kw):
     """Linear regression through convpool's own forward and backward: the same losses as torch."""
     rng = numpy.random.default_rng(7)
@@ -176,7 +209,10 @@ def _json_round_trip(state_dict):
 @pytest.mark.parametrize("name,kw", [("SGD", {"momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01}),
                                      ("SGD", {"momentum": 0.9, "nesterov": True}),
                                      ("Adam", {"amsgrad": True}),
-                                     ("AdamW", {"betas": (0.8, 0.95), "weight_decay": 0.1})])
+                                     ("AdamW", {"betas": (0.8, 0.95), "weight_decay": 0.1}),
+                                     ("RMSprop", {"momentum": 0.9, "centered": True}),
+                                     ("Adagrad", {"lr_decay": 0.1, "initial_accumulator_value": 0.2}),
+                                     ("Adadelta", {"rho": 0.8, "weight_decay": 0.01})])
 def test_state_dict_round_trip_continues_identically(name, kw):
     initial, grads = _draw(3)
     grads = grads + _draw(4)[1]  # 40 gradient rows
@@ -236,7 +272,7 @@ def test_load_state_dict_rejects_mismatches():
 
 
 # ----- behaviour ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
 def test_float32_stays_float32_and_updates_in_place(name):
     p = convpool.tensor(numpy.ones((4, 3), numpy.float32), requires_grad=True)
     data = p.data
@@ -264,6 +300,34 @@ def test_gradient_shape_mismatch_is_an_error():
     p.grad = convpool.zeros(1)
     with pytest.raises(ValueError, match=r"gradient has shape \(1,\), its parameter has shape \(3,\)"):
         optim.Adam([p]).step()
+
+
+def test_adagrad_state_exists_before_the_first_step():
+    """As torch's: step 0 and an accumulator of initial_accumulator_value for every parameter,
+    also one that never gets a gradient; a group added later starts from the same value."""
+    p, q = convpool.zeros(3, requires_grad=True), convpool.zeros(2, requires_grad=True)
+    opt = optim.Adagrad([p, q], initial_accumulator_value=0.25)
+    saved = opt.state_dict()["state"]
+    assert sorted(saved) == [0, 1] and saved[0]["step"] == 0
+    numpy.testing.assert_array_equal(saved[1]["sum"], [0.25, 0.25])
+    r = convpool.zeros(4, requires_grad=True)
+    opt.add_param_group({"params": [r], "initial_accumulator_value": 9.0})
+    r.grad = convpool.ones(4)
+    opt.step()
+    numpy.testing.assert_allclose(opt.state[r]["sum"], numpy.full(4, 1.25))
+    assert opt.state[q]["step"] == 0 and opt.state[r]["step"] == 1
+
+
+@pytest.mark.parametrize("name", ["RMSprop", "Adagrad", "Adadelta"])
+def test_torch_only_flags_are_accepted(name):
+    """foreach / capturable / fused pick torch's kernels; code passing them still runs."""
+    extra = {"RMSprop": {"foreach": False, "capturable": False}, "Adagrad": {"foreach": None, "fused": None},
+             "Adadelta": {"foreach": False, "capturable": False}}[name]
+    p = convpool.ones(2, requires_grad=True)
+    opt = getattr(optim, name)([p], **extra)
+    p.grad = convpool.ones(2)
+    opt.step()
+    assert (p.detach().numpy() < 1).all()
 
 
 def test_zero_grad():
@@ -307,6 +371,16 @@ def test_param_groups_are_torch_shaped():
     (lambda p: optim.Adam(p, eps=-1e-8), r"eps must be >= 0, got -1e-08"),
     (lambda p: optim.AdamW(p, weight_decay=-0.01), r"AdamW: weight_decay must be >= 0, got -0\.01"),
     (lambda p: optim.SGD([{"params": p, "lr": -2.0}], lr=0.1), r"lr must be >= 0, got -2\.0"),
+    (lambda p: optim.RMSprop(p, alpha=-0.5), r"RMSprop: alpha must be >= 0, got -0\.5"),
+    (lambda p: optim.RMSprop(p, momentum=-0.1), r"RMSprop: momentum must be >= 0, got -0\.1"),
+    (lambda p: optim.RMSprop(p, eps=-1.0), r"RMSprop: eps must be >= 0, got -1\.0"),
+    (lambda p: optim.RMSprop(p, differentiable=True), r"RMSprop: differentiable=True .* not supported"),
+    (lambda p: optim.Adagrad(p, lr_decay=-1), r"Adagrad: lr_decay must be >= 0, got -1"),
+    (lambda p: optim.Adagrad(p, initial_accumulator_value=-0.1),
+     r"Adagrad: initial_accumulator_value must be >= 0, got -0\.1"),
+    (lambda p: optim.Adagrad(p, weight_decay=float("nan")), r"Adagrad: weight_decay must be >= 0, got nan"),
+    (lambda p: optim.Adadelta(p, rho=1.5), r"Adadelta: rho must be in \[0, 1\], got 1\.5"),
+    (lambda p: optim.Adadelta(p, lr=-1.0), r"Adadelta: lr must be >= 0, got -1\.0"),
 ])
 def test_bad_hyper_parameters_name_argument_and_value(make, match):
     with pytest.raises(ValueError, match=match):

@@ -26,6 +26,12 @@ class Dataset(ABC):
     @abstractmethod
     def __getitem__(self, index: int): ...
 
+    def __add__(self, other: Dataset) -> Dataset:
+        """`a + b`: a ConcatDataset of both, as torch's."""
+        from .torch_datasets import ConcatDataset  # it builds on this module
+
+        return ConcatDataset([self, other])
+
 
 def _check_index(index, n: int) -> int:
     index = operator.index(index)

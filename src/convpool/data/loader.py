@@ -1,5 +1,10 @@
 """DataLoader: seeded, reproducible batches, prepared one step ahead on a background thread.
 
+This is convpool's own loader, made for its training loop: batches are always
+(float32 images, int64 labels), and uint8 images (what convpool's readers return) are
+scaled to [0, 1] on the way. `convpool.utils.data.DataLoader` has torch's semantics
+instead: samples go through default_collate and keep their dtypes, nothing is rescaled.
+
 Reproducibility. Every random choice comes from a generator made from (seed, epoch, ...):
 the epoch's order from SeedSequence(seed, spawn_key=(epoch, 0)), batch b's transforms from
 SeedSequence(seed, spawn_key=(epoch, 1, b)). So batch b of epoch k is the same whichever

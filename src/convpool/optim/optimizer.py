@@ -276,4 +276,21 @@ def _check_number(owner: str, name: str, value: object, ok: Callable[[float], bo
         raise ValueError(f"{owner}: {name} must be {want}, got {value!r}")
 
 
+def _check_torch_flags(owner: str, *, differentiable: bool = False) -> None:
+    """Refuse torch's differentiable=True (autograd through the update), which convpool's
+    in-place steps do not record; torch's kernel choices (foreach, fused, capturable) need
+    no check, they do not change the result."""
+    if differentiable:
+        raise ValueError(f"{owner}: differentiable=True (autograd through the step) is not supported, got True")
+
+
+def _lerp_(start, end, weight: float) -> None:
+    """start <- lerp(start, end, weight) in place, with both branches of torch's CPU lerp
+    (the formula from the nearer end), so the result agrees with torch's to the last bit."""
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
+
+
 __all__ = ["Optimizer", "split_state_dict", "merge_state_dict"]
