@@ -345,17 +345,11 @@ def default_checkpoint(path: str) -> str:
 def read_sound(path: str, spec: dict) -> tuple[numpy.ndarray, str]:
     """A WAV file as the network's input (1, ...) through its recorded front end, and what
     was done to it (resampled, cut, padded)."""
-    from .data.wav import read_wav, resample
+    from .data.sounds import read_sound as read_clip
 
     front = AudioFrontEnd.from_config(spec["front_end"])
-    samples, rate = read_wav(path)
-    notes = []
-    if rate != front.sample_rate:
-        samples = resample(samples, rate, front.sample_rate)
-        notes.append(f"resampled {rate} Hz to {front.sample_rate} Hz")
-    if len(samples) != front.length:
-        notes.append(f"{'cut' if len(samples) > front.length else 'padded'} {len(samples)} samples to {front.length}")
-    return front(samples.astype(numpy.float32)[None, None])[0], "; ".join(notes)
+    sound = read_clip(path, front.sample_rate, front.length)
+    return front(sound.samples[None, None])[0], sound.notes
 
 
 def predict_command(args) -> int:
