@@ -26,6 +26,7 @@ from .data import (
 )
 from .data.audio import AudioFrontEnd
 from .data.dataset import dataset_labels
+from .data.images import read_image  # noqa: F401  (the image reader predict, explain and the tour use)
 from .data.sources import open_split
 from .tensor import Tensor, no_grad
 from .train import evaluate, fit, format_confusion, per_class_table, scores_with_mirror
@@ -293,31 +294,6 @@ def write_confusion_png(confusion, names, path: str) -> None:
     figure.colorbar(image, ax=axes, label="images")
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
-
-
-def read_image(path: str, channels: int, size: int) -> tuple[numpy.ndarray, str]:
-    """An image file as a (channels, size, size) uint8 array, and what was done to it."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            original = image
-            notes = []
-            mode = "L" if channels == 1 else "RGB"
-            if image.mode != mode:
-                notes.append(f"converted {image.mode} to {'grey' if mode == 'L' else 'RGB'}")
-                image = image.convert(mode)
-            if image.size != (size, size):
-                notes.append(f"resized {original.size[0]}x{original.size[1]} to {size}x{size}")
-                image = image.resize((size, size), Image.Resampling.LANCZOS)
-            array = numpy.asarray(image, dtype=numpy.uint8)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such image file") from None
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image Pillow can read") from None
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return array, "; ".join(notes)
 
 
 CHECKPOINT_SUFFIXES = (".safetensors",)
