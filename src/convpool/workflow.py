@@ -28,6 +28,7 @@ from .data.audio import AudioFrontEnd
 from .data.dataset import dataset_labels
 from .data.images import read_image  # noqa: F401  (the image reader predict, explain and the tour use)
 from .data.sources import open_split
+from .data.stats import channel_stats
 from .tensor import Tensor, no_grad
 from .train import evaluate, fit, format_confusion, per_class_table, scores_with_mirror
 from .viz.live import training_views
@@ -38,14 +39,6 @@ def load_split(data: str, split: str, data_dir: str | None = None, pool: str = "
     """The split of a --data value (see convpool.data.sources for what it may name); a
     progress bar while a folder of images is decoded the first time, on a terminal only."""
     return open_split(data, split, data_dir, pool=pool, size=size, progress=progress and sys.stderr.isatty())
-
-
-def channel_stats(images: numpy.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of the train split, uint8 images scaled to [0, 1]; any layout
-    (N, C, ...) so images and spectrograms alike."""
-    scaled = images.astype(numpy.float64) / (255.0 if images.dtype == numpy.uint8 else 1.0)
-    axes = tuple(i for i in range(images.ndim) if i != 1)
-    return scaled.mean(axis=axes).tolist(), [max(s, 1e-8) for s in scaled.std(axis=axes).tolist()]
 
 
 def input_spec(model_name: str, dataset: ArrayDataset) -> dict:
@@ -112,7 +105,7 @@ def train_command(args) -> int:
     else:
         train_set, val_set = train_full, None
     train_indices = getattr(train_set, "indices", numpy.arange(len(train_full)))
-    mean, std = channel_stats(train_full.images[numpy.asarray(train_indices)])
+    mean, std = channel_stats(train_full.images, train_indices)
     channels, height = train_full.images.shape[1], train_full.images.shape[2]
     if spec["kind"] == "image" and height != train_full.images.shape[3]:
         raise ValueError(f"the named models take square images, the data has {height}x{train_full.images.shape[3]}")
