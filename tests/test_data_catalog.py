@@ -74,8 +74,9 @@ def test_fsdd_is_pinned_to_a_commit_and_checked_by_content():
     (file,) = ds.files
     assert file.url == ("https://github.com/Jakobovski/free-spoken-digit-dataset/archive/"
                         "26eb9aaf76e81b692f806f9140c2d2777410d7a1.tar.gz")
-    assert file.checksum.expected == f"{cat.FSDD_TRAIN_MANIFEST_SHA256} (2700 train + 300 test recordings)"
-    assert "by count only" in ds.note and ds.licence == "CC BY-SA 4.0"
+    assert file.checksum.expected == (f"{cat.FSDD_TRAIN_MANIFEST_SHA256} + {cat.FSDD_TEST_MANIFEST_SHA256} "
+                                      f"(2700 train + 300 test recordings)")
+    assert "against manifests" in ds.note and ds.licence == "CC BY-SA 4.0"
 
 
 def test_unknown_names_are_refused_with_the_list():
@@ -148,15 +149,31 @@ SMALL = {**{TOP + "recordings/" + n: d for n, d in {**TRAIN, **TEST}.items()},
          "../recordings/1_evil_7.wav": b"a path that climbs out"}
 
 
-def test_fsdd_content_summarises_train_by_digest_and_test_by_count(tmp_path):
+def _git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob " + str(len(data)).encode() + b"\0" + data).hexdigest()
+
+
+def test_fsdd_content_summarises_train_and_test_by_digest(tmp_path):
     archive = tmp_path / "fsdd.tar.gz"
     archive.write_bytes(_tar(SMALL))
     lines = sorted(f"recordings/{n} {hashlib.sha256(d).hexdigest()}\n" for n, d in
                    {**TRAIN, "1_evil_7.wav": b"a path that climbs out"}.items())
     digest = hashlib.sha256("".join(lines).encode()).hexdigest()
-    assert cat.fsdd_content(archive) == f"{digest} (4 train + 2 test recordings)"
+    test_lines = sorted(f"recordings/{n} {_git_blob_id(d)}\n" for n, d in TEST.items())
+    test_digest = hashlib.sha256("".join(test_lines).encode()).hexdigest()
+    assert cat.fsdd_content(archive) == f"{digest} + {test_digest} (4 train + 2 test recordings)"
+    # a test recording changed, same count: a count alone would not see it
+    archive.write_bytes(_tar({**SMALL, TOP + "recordings/7_nicolas_4.wav": b"RIFF t5"}))
+    changed = cat.fsdd_content(archive)
+    assert changed.startswith(f"{digest} + ") and test_digest not in changed
+    assert changed.endswith("(4 train + 2 test recordings)")
     archive.write_bytes(b"\x1f\x8b not an archive")
     assert cat.fsdd_content(archive) is None
+
+
+def test_git_blob_ids_are_git_s():
+    assert cat.git_blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # `git hash-object /dev/null`
+    assert cat.git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
 
 
 def test_unpack_fsdd_writes_train_and_test_by_name_only(tmp_path):
@@ -225,10 +242,16 @@ def test_the_shipped_fsdd_manifest_matches_the_real_train_recordings(tmp_path):
     assert all(5 <= int(n.split("_")[2].removesuffix(".wav")) <= 49 for n in recordings)
     lines = sorted(f"recordings/{n} {hashlib.sha256(d).hexdigest()}\n" for n, d in recordings.items())
     assert hashlib.sha256("".join(lines).encode()).hexdigest() == cat.FSDD_TRAIN_MANIFEST_SHA256
-    # and through the archive check, as GitHub's archive would be laid out, with 300 stand-ins for the test split
+    # and through the archive check, as GitHub's archive would be laid out, with 300 stand-ins for the
+    # test split: the train digest matches, the test digest does not (they are checked by content)
     members = {f"{cat.FSDD_COMMIT}/recordings/{n}": d for n, d in recordings.items()}
-    members.update({f"{cat.FSDD_COMMIT}/recordings/{d}_{s}_{i}.wav": b"stand-in" for d in range(10)
-                    for s in ("george", "jackson", "lucas", "nicolas", "theo", "yweweler") for i in range(5)})
+    stand_ins = {f"{d}_{s}_{i}.wav": b"stand-in" for d in range(10)
+                 for s in ("george", "jackson", "lucas", "nicolas", "theo", "yweweler") for i in range(5)}
+    members.update({f"{cat.FSDD_COMMIT}/recordings/{n}": d for n, d in stand_ins.items()})
     archive = tmp_path / "fsdd.tar"
     archive.write_bytes(_tar(members, compress=""))
-    assert cat.fsdd_content(archive) == cat.get("fsdd").files[0].checksum.expected
+    found = cat.fsdd_content(archive)
+    expected = cat.get("fsdd").files[0].checksum.expected
+    assert found == f"{cat.FSDD_TRAIN_MANIFEST_SHA256} + {cat.fsdd_test_manifest_digest(stand_ins.items())} " \
+                    f"(2700 train + 300 test recordings)"
+    assert found != expected and found.split(" + ")[0] == expected.split(" + ")[0]

@@ -1,8 +1,10 @@
 """CIFAR-10/100 readers: small files written in the official binary and python formats, read as a
 folder, as the folder above it and as the .tar.gz archive; a clear error for each bad file."""
 
+import gzip
 import io
 import tarfile
+import tracemalloc
 
 import numpy
 import pytest
@@ -348,3 +350,48 @@ def test_archive_with_files_at_its_root_and_dot_slash_names(tmp_path):
     members = [(tarfile.TarInfo(f"./{p.name}"), p.read_bytes()) for p in sorted(folder.iterdir())]
     archive = _tar_with(tmp_path / "flat.tar", members)
     numpy.testing.assert_array_equal(load_cifar(archive, "test").images, expected["test"][0])
+
+
+def _forge_tar_size(data: bytes, name: str, size: int) -> bytes:
+    """A plain tar's bytes with the header of `name` declaring `size` (its checksum recomputed)."""
+    data = bytearray(data)
+    at = 0
+    while at < len(data):
+        if data[at:at + 100].rstrip(b"\0") == name.encode():
+            data[at + 124:at + 136] = b"%011o\0" % size
+            data[at + 148:at + 156] = b" " * 8
+            data[at + 148:at + 156] = b"%06o\0 " % sum(data[at:at + 512])
+            return bytes(data)
+        at += 512
+    raise AssertionError(f"{name} not found")
+
+
+def test_a_tar_member_declaring_2_gib_is_refused_before_it_is_read(tmp_path):
+    folder, _ = make_cifar(tmp_path / "d", "cifar10", True)
+    plain = tmp_path / "plain.tar"
+    with tarfile.open(plain, "w") as tar:
+        tar.add(folder, arcname=folder.name)
+    forged = _forge_tar_size(plain.read_bytes(), f"{folder.name}/test_batch.bin", 2**31)
+    (tmp_path / "big.tar.gz").write_bytes(gzip.compress(forged))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"big\.tar\.gz:cifar-10-batches-bin/test_batch\.bin: 2,147,483,648 "
+                                             r"bytes, more than the 209,715,200 a CIFAR batch file may have"):
+            load_cifar(tmp_path / "big.tar.gz", "test")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+
+
+def test_an_oversized_batch_or_names_file_in_a_folder_is_refused_before_it_is_read(tmp_path):
+    folder, _ = make_cifar(tmp_path / "d", "cifar10", True)
+    with open(folder / "test_batch.bin", "r+b") as f:
+        f.truncate(300 * 2**20)  # sparse: no disk used
+    with pytest.raises(ValueError, match=r"test_batch\.bin: 314,572,800 bytes, more than the 209,715,200"):
+        load_cifar(folder, "test")
+    with open(folder / "batches.meta.txt", "r+b") as f:
+        f.truncate(5 * 2**20)
+    with pytest.raises(ValueError, match=r"batches\.meta\.txt: 5,242,880 bytes, more than the 1,048,576 a CIFAR "
+                                         r"names file"):
+        load_cifar(folder, "train")

@@ -11,7 +11,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy
 import pytest
 
-from convpool.data.download import Checksum, ChecksumError, DownloadError, cache_root, download, part_path
+from convpool.data.download import (
+    Checksum,
+    ChecksumError,
+    DownloadError,
+    DownloadTooLarge,
+    cache_root,
+    download,
+    part_path,
+)
 
 DATA = numpy.random.default_rng(0).integers(0, 256, 300_000, dtype=numpy.uint8).tobytes()
 
@@ -23,6 +31,7 @@ class Server:
 
     def __init__(self, files: dict[str, bytes], ranges: bool = True):
         self.files, self.ranges, self.cut_after, self.log = dict(files), ranges, None, []
+        self.stall_after, self.announce, self.stalled = None, True, threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,8 +54,16 @@ class Server:
                 self.send_response(206 if start else 200)
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(body)))
+                if server.announce:
+                    self.send_header("Content-Length", str(len(body)))
+                else:
+                    self.close_connection = True
                 self.end_headers()
+                if server.stall_after is not None:  # send some, then nothing until the test is done
+                    self.wfile.write(body[:server.stall_after])
+                    self.wfile.flush()
+                    server.stalled.wait(10)
+                    return
                 if server.cut_after is not None:
                     body = body[:server.cut_after]
                     self.close_connection = True
@@ -65,6 +82,7 @@ class Server:
         return self
 
     def __exit__(self, *exc):
+        self.stalled.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -196,3 +214,27 @@ def test_checksum_names_and_cache_root(monkeypatch, tmp_path):
     monkeypatch.delenv("CONVPOOL_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert cache_root() == tmp_path / ".cache" / "convpool"
+
+
+def test_a_stall_says_how_many_bytes_arrived_and_keeps_them(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    server.stall_after = 70_000
+    with pytest.raises(DownloadError, match=r"file\.bin: the download stalled: nothing arrived for 0\.5 s after "
+                                            r"70,000 of 300,000 bytes; 70,000 bytes are kept in .*file\.bin\.part"):
+        download(server.url + "/file.bin", dest, SHA, progress=False, timeout=0.5)
+    assert part_path(dest).read_bytes() == DATA[:70_000]
+
+
+def test_a_download_over_its_cap_is_refused_announced_or_not(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    with pytest.raises(DownloadTooLarge, match=r"file\.bin: the server announces 300,000 bytes, more than the "
+                                               r"100,000 this download may take"):
+        download(server.url + "/file.bin", dest, SHA, progress=False, max_bytes=100_000)
+    assert list(tmp_path.iterdir()) == []
+    server.announce = False
+    with pytest.raises(DownloadTooLarge, match=r"file\.bin: more than the 100,000 bytes this download may take "
+                                               r"arrived"):
+        download(server.url + "/file.bin", dest, SHA, progress=False, max_bytes=100_000)
+    assert list(tmp_path.iterdir()) == []
+    assert download(server.url + "/file.bin", dest, SHA, progress=False, max_bytes=300_000) == "downloaded"
+    assert dest.read_bytes() == DATA

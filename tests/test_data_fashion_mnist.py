@@ -229,3 +229,12 @@ def test_real_train_and_test_sets():
     assert 0.28 < mean < 0.29  # the usual normalisation constant, 0.2860
     x, y = next(iter(DataLoader(test, batch_size=256, shuffle=True, seed=0)))
     assert x.shape == (256, 1, 28, 28) and 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+
+
+def test_a_gzip_bomb_download_stops_at_the_content_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(fm, "_MAX_CONTENT", 2**20)
+    bomb = gzip.compress(bytes(2**20 + 100))  # 1 kB of gzip, 1 MiB and a bit of zeros
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz: the download decompresses to more than "
+                                         r"1,048,576 bytes; not a Fashion-MNIST file, and nothing was written"):
+        download_fashion_mnist(tmp_path, fetch=lambda url: bomb)
+    assert list(tmp_path.iterdir()) == []

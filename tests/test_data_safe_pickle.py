@@ -6,7 +6,9 @@ import copyreg
 import io
 import os
 import pickle
+import struct
 import subprocess
+import tracemalloc
 
 import numpy
 import pytest
@@ -152,3 +154,51 @@ def test_not_a_pickle_and_empty_file(tmp_path):
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         safe_load(tmp_path / "nope")
+
+
+def _reconstruct_without_build(count: int) -> bytes:
+    """_reconstruct(ndarray, (count,), b'b') and nothing after: an uninitialised array of `count` bytes."""
+    return (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n" + b"J" + struct.pack("<i", count)
+            + b"\x85C\x01b\x87R.")
+
+
+def _traced_peak(call) -> int:
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_an_array_shape_without_bytes_behind_it_is_refused(tmp_path):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(_reconstruct_without_build(1_140_000_000) + bytes(400_000))  # 400 kB asking for 1.14 GB
+    peak = _traced_peak(lambda: pytest.raises(UnsafePickleError, safe_load, path))
+    with pytest.raises(UnsafePickleError, match=r"data_batch_1: refused an array rebuilt with shape \(1140000000,\)"):
+        safe_load(path)
+    assert peak < 4_000_000
+
+
+def test_a_build_state_whose_bytes_do_not_fill_the_shape_is_refused(tmp_path):
+    good = pickle.dumps(numpy.arange(6, dtype=numpy.uint8), protocol=3)
+    bad = good.replace(b"K\x06\x85", b"J" + struct.pack("<i", 10**9) + b"\x85")  # the BUILD shape, not the data
+    assert bad != good
+    (tmp_path / "x").write_bytes(bad)
+    with pytest.raises(ValueError, match=r"x: truncated or not a valid pickle \(ValueError: buffer size does not "
+                                         r"match array size\)"):
+        safe_load(tmp_path / "x")
+
+
+@pytest.mark.parametrize("opcode, what", [(b"\x8e" + struct.pack("<Q", 28 * 2**30), "bytes8"),
+                                          (b"B" + struct.pack("<I", 2**31), "bytes4"),
+                                          (b"\x8d" + struct.pack("<Q", 28 * 2**30), "unicodestring8"),
+                                          (b"\x95" + struct.pack("<Q", 28 * 2**30), "frame")])
+def test_a_declared_length_past_the_file_is_refused_before_allocating(tmp_path, opcode, what):
+    path = tmp_path / "batch"
+    path.write_bytes(b"\x80\x04" + opcode + bytes(10 * 2**20))  # 10 MB asking for 28 GiB
+    peak = _traced_peak(lambda: pytest.raises(ValueError, safe_load, path))
+    with pytest.raises(ValueError, match=r"batch: truncated or not a valid pickle"):
+        safe_load(path)
+    assert peak < 40 * 2**20, f"{what}: peak {peak / 2**20:.0f} MiB"

@@ -120,3 +120,28 @@ def test_a_downloaded_cifar_archive_in_the_cache_is_read_without_unpacking(tmp_p
     train, test = open_split("cifar10", "train"), open_split("cifar10", "test")
     assert train.images.shape == (15, 3, 32, 32) and test.images.shape == (2, 3, 32, 32)
     assert train.classes[:2] == ["a", "b"]
+
+
+def _idx_split(folder, split, labels, count=None):
+    names = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}[split]
+    write_idx(folder / names[0], numpy.zeros((len(labels), 4, 4), numpy.uint8))
+    write_idx(folder / names[1], numpy.asarray(labels, numpy.uint8))
+
+
+def test_an_idx_label_beyond_the_classes_is_refused_naming_the_file(tmp_path):
+    _idx_split(tmp_path, "train", list(range(10)) * 3 + [200])
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte: labels run up to 200, but 190 of the classes "
+                                         r"0\.\.200 have no image \(10, 11, 12, 13, 14, \.\.\.\)"):
+        open_split(str(tmp_path), "train")
+
+
+def test_idx_test_labels_are_checked_against_the_training_classes(tmp_path):
+    _idx_split(tmp_path, "train", list(range(10)) * 3)
+    _idx_split(tmp_path, "test", [0, 1, 12])
+    assert open_split(str(tmp_path), "train").classes == [str(i) for i in range(10)]
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte: label values must be in \[0, 10\) for the 10 "
+                                         r"classes of train-labels-idx1-ubyte, found 12"):
+        open_split(str(tmp_path), "test")
+    _idx_split(tmp_path, "test", [0, 1, 9])  # a test split may lack classes; they come from train
+    assert open_split(str(tmp_path), "test").classes == [str(i) for i in range(10)]

@@ -59,7 +59,7 @@ class InputKind:
     def read(self, path: str, config: models.ModelConfig) -> tuple[numpy.ndarray, str]:
         """One file as a batch of one model input (before normalisation), and what was done."""
         from .data import ToFloat
-        from .workflow import read_image  # the image reader every command shares
+        from .data.images import read_image  # the image reader every command shares
 
         array, notes = read_image(path, config.in_channels, config.image_size)
         return ToFloat()(array[None]), notes

@@ -26,7 +26,9 @@ from .data import (
 )
 from .data.audio import AudioFrontEnd
 from .data.dataset import dataset_labels
+from .data.images import read_image  # noqa: F401  (the image reader predict, explain and the tour use)
 from .data.sources import SplitMissing, open_split
+from .data.stats import channel_stats
 from .input_kinds import KINDS, check_data, input_kind, kind_for_model, kind_of
 from .models import ModelConfig
 from .run_settings import apply_changes, check_new_run, resume_settings, settings_of
@@ -60,14 +62,6 @@ def load_split(data: str, split: str, data_dir: str | None = None, pool: str = "
                   and not line.startswith("    ")][:3]
         raise FileNotFoundError(f"--data {data}: not found ({'; '.join(places)}); `convpool data download {data}` "
                                 f"fetches it, or give --data-dir a folder that holds it") from None
-
-
-def channel_stats(images: numpy.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of the train split, uint8 images scaled to [0, 1]; any layout
-    (N, C, ...) so images and spectrograms alike."""
-    scaled = images.astype(numpy.float64) / (255.0 if images.dtype == numpy.uint8 else 1.0)
-    axes = tuple(i for i in range(images.ndim) if i != 1)
-    return scaled.mean(axis=axes).tolist(), [max(s, 1e-8) for s in scaled.std(axis=axes).tolist()]
 
 
 def input_spec(model_name: str, dataset: ArrayDataset) -> dict:
@@ -129,7 +123,7 @@ def train_command(args) -> int:
     else:
         train_set, val_set = train_full, None
     train_indices = getattr(train_set, "indices", numpy.arange(len(train_full)))
-    mean, std = channel_stats(train_full.images[numpy.asarray(train_indices)])
+    mean, std = channel_stats(train_full.images, train_indices)
     channels, height = train_full.images.shape[1], train_full.images.shape[2]
     kind.check_shape(train_full)
     classes = list(train_full.classes or range(int(dataset_labels(train_full).max()) + 1))
@@ -341,31 +335,6 @@ def write_confusion_png(confusion, names, path: str) -> None:
     pyplot.close(figure)
 
 
-def read_image(path: str, channels: int, size: int) -> tuple[numpy.ndarray, str]:
-    """An image file as a (channels, size, size) uint8 array, and what was done to it."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            original = image
-            notes = []
-            mode = "L" if channels == 1 else "RGB"
-            if image.mode != mode:
-                notes.append(f"converted {image.mode} to {'grey' if mode == 'L' else 'RGB'}")
-                image = image.convert(mode)
-            if image.size != (size, size):
-                notes.append(f"resized {original.size[0]}x{original.size[1]} to {size}x{size}")
-                image = image.resize((size, size), Image.Resampling.LANCZOS)
-            array = numpy.asarray(image, dtype=numpy.uint8)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such image file") from None
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image Pillow can read") from None
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return array, "; ".join(notes)
-
-
 CHECKPOINT_SUFFIXES = (".safetensors",)
 
 
@@ -393,17 +362,11 @@ def default_checkpoint(path: str) -> str:
 def read_sound(path: str, spec: dict) -> tuple[numpy.ndarray, str]:
     """A WAV file as the network's input (1, ...) through its recorded front end, and what
     was done to it (resampled, cut, padded)."""
-    from .data.wav import read_wav, resample
+    from .data.sounds import read_sound as read_clip
 
     front = AudioFrontEnd.from_config(spec["front_end"])
-    samples, rate = read_wav(path)
-    notes = []
-    if rate != front.sample_rate:
-        samples = resample(samples, rate, front.sample_rate)
-        notes.append(f"resampled {rate} Hz to {front.sample_rate} Hz")
-    if len(samples) != front.length:
-        notes.append(f"{'cut' if len(samples) > front.length else 'padded'} {len(samples)} samples to {front.length}")
-    return front(samples.astype(numpy.float32)[None, None])[0], "; ".join(notes)
+    sound = read_clip(path, front.sample_rate, front.length)
+    return front(sound.samples[None, None])[0], sound.notes
 
 
 def scoring(config: ModelConfig) -> str:

@@ -20,8 +20,6 @@ EPILOG = ("examples:\n  convpool filter --list\n  convpool filter photo.jpg --ke
           "  convpool filter photo.jpg --kernel sobel-x --stride 2 --padding 1 --pool max:2 -o sobel.png\n"
           "  convpool filter photo.jpg --kernel '0,-1,0;-1,5,-1;0,-1,0' --per-channel -o sharp.png")
 
-GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "F"}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", nargs="?", help="any image Pillow reads (PNG, JPEG, ...)")
@@ -42,18 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def read_picture(path: str):
     """An image file as a float64 (C, H, W) array in [0, 1]: grey images keep one channel,
     everything else becomes RGB (alpha dropped)."""
-    import numpy
-    from PIL import Image, UnidentifiedImageError
+    from ..data.images import read_image
 
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if image.mode in GREY_MODES else "RGB")
-            array = numpy.asarray(image, dtype=numpy.float64) / 255.0
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such image file") from None
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image Pillow can read") from None
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    return read_image(path)[0] / 255.0
 
 
 def _check(name: str, value: int, least: int) -> None:

@@ -13,8 +13,9 @@ How each set is checked, and why:
 - CIFAR-10 and CIFAR-100: the MD5 of each archive, as published on the dataset's page.
 - Free Spoken Digit Dataset: GitHub builds its archives on the fly, publishes no checksum and
   does not promise the same bytes twice, so the *recordings inside* are checked instead (see
-  `fsdd_content`): the 2,700 train recordings (index 5-49) one by one through a manifest digest,
-  the 300 test recordings (index 0-4) only by their count.
+  `fsdd_content`), one by one through two manifest digests: the 2,700 train recordings (index
+  5-49) by SHA-256, the 300 test recordings (index 0-4) by their git blob ids in the pinned
+  commit's tree (the project holds no copy of the test recordings, only that tree's listing).
 """
 
 from __future__ import annotations
@@ -32,17 +33,20 @@ from . import fashion_mnist as fm
 from .download import Checksum, cache_root, download, part_path
 
 MIRROR_ENV = "CONVPOOL_DOWNLOAD_MIRROR"
+MAX_FILE_BYTES = 256 * 2**20  # the largest catalogued file, CIFAR-10's python archive, is 163 MB
 
 
 @dataclass(frozen=True)
 class RemoteFile:
     """One file of a data set: its name in the data set's folder, its official URL, its checksum,
-    and the format it belongs to ("" when the data set has a single format)."""
+    the format it belongs to ("" when the data set has a single format), and the most bytes a
+    download of it may take."""
 
     name: str
     url: str
     checksum: Checksum
     format: str = ""
+    max_bytes: int = MAX_FILE_BYTES
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,15 @@ FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"  # v1.0.10-27-g26eb9aa,
 FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{FSDD_COMMIT}.tar.gz"
 # SHA-256 of the text made of one line "recordings/<digit>_<speaker>_<index>.wav <sha256 of the
 # file>\n" per train recording (index 5-49), sorted. Built from the project's copy of that commit's
-# 2,700 train recordings (../shared/data/fsdd-train-wav.zip), not from a download of the archive
-# itself; the 300 test recordings were not available to build it, so they are checked by count.
+# 2,700 train recordings (../shared/data/fsdd-train-wav.zip), not from a download of the archive.
 FSDD_TRAIN_MANIFEST_SHA256 = "56a5917d2f67446d2ff2c6435449153dd8d2f9336c2ff94bf93d770173e292fb"
+# SHA-256 of the text made of one line "recordings/<name> <git blob id>\n" per test recording
+# (index 0-4), sorted, where a git blob id is the SHA-1 of b"blob <size>\0" + the file's bytes.
+# Built from `git ls-tree 26eb9aaf recordings/` (the ids of all 3,000 recordings; the 2,700 train
+# ids agree with the project's copy of the train recordings), not from the recordings themselves.
+FSDD_TEST_MANIFEST_SHA256 = "927e1be2e17d1d15079b3220ad7fcde38e6fd9051794148fdd7350dcf9fe27ba"
 FSDD_TRAIN_COUNT, FSDD_TEST_COUNT = 2700, 300
+MAX_RECORDING_BYTES = 2**20  # the longest recording is about 2.3 s of 8 kHz 16-bit: 37 kB
 FSDD_RECORDING = re.compile(r"(?:[^/]+/)?recordings/(\d_[A-Za-z]+_(\d+)\.wav)")
 
 
@@ -92,30 +101,41 @@ def fsdd_manifest_digest(recordings: Iterable[tuple[str, bytes]]) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-def _fsdd_summary(digest: str, train: int, test: int) -> str:
-    return f"{digest} ({train} train + {test} test recordings)"
+def git_blob_id(data: bytes) -> str:
+    """The id git gives a file's bytes: SHA-1 of b"blob <size>\\0" + data."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324  (git's own id)
+
+
+def fsdd_test_manifest_digest(recordings: Iterable[tuple[str, bytes]]) -> str:
+    """The manifest digest of test recordings given as ("<digit>_<speaker>_<index>.wav", bytes) pairs."""
+    lines = sorted(f"recordings/{name} {git_blob_id(data)}\n" for name, data in recordings)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _fsdd_summary(train_digest: str, test_digest: str, train: int, test: int) -> str:
+    return f"{train_digest} + {test_digest} ({train} train + {test} test recordings)"
 
 
 def fsdd_content(path: Path) -> str | None:
-    """What an FSDD archive holds, as "<train manifest digest> (<n> train + <m> test recordings)";
-    None when it is not a readable tar archive. Any recording whose index is not 0-4 counts as
-    train, so an extra or a changed recording changes the digest."""
+    """What an FSDD archive holds, as "<train manifest digest> + <test manifest digest> (<n> train
+    + <m> test recordings)"; None when it is not a readable tar archive. Every recording counts in
+    one of the two digests (index 0-4: test), so an extra, a missing or a changed recording
+    changes the summary."""
     train: list[tuple[str, bytes]] = []
-    test = 0
+    test: list[tuple[str, bytes]] = []
     try:
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 match = FSDD_RECORDING.fullmatch(member.name)
                 if match is None or not member.isfile():
                     continue
-                if int(match[2]) < 5:
-                    test += 1
-                    continue
+                if member.size > MAX_RECORDING_BYTES:
+                    return None
                 with archive.extractfile(member) as f:
-                    train.append((match[1], f.read()))
+                    (test if int(match[2]) < 5 else train).append((match[1], f.read()))
     except (OSError, EOFError, zlib.error, tarfile.TarError):
         return None
-    return _fsdd_summary(fsdd_manifest_digest(train), len(train), test)
+    return _fsdd_summary(fsdd_manifest_digest(train), fsdd_test_manifest_digest(test), len(train), len(test))
 
 
 def unpack_fsdd(archive: Path, folder: Path) -> int:
@@ -144,7 +164,8 @@ def unpack_fsdd(archive: Path, folder: Path) -> int:
 
 
 def _fsdd_checksum() -> Checksum:
-    return Checksum(_fsdd_summary(FSDD_TRAIN_MANIFEST_SHA256, FSDD_TRAIN_COUNT, FSDD_TEST_COUNT),
+    return Checksum(_fsdd_summary(FSDD_TRAIN_MANIFEST_SHA256, FSDD_TEST_MANIFEST_SHA256, FSDD_TRAIN_COUNT,
+                                  FSDD_TEST_COUNT),
                     "the recordings' manifest", fsdd_content)
 
 
@@ -185,8 +206,8 @@ def _fsdd() -> DataSet:
                    "~16 MB", "CC BY-SA 4.0", "https://github.com/Jakobovski/free-spoken-digit-dataset",
                    (RemoteFile(f"fsdd-{FSDD_COMMIT[:8]}.tar.gz", FSDD_URL, _fsdd_checksum()),),
                    note=f"GitHub archive of commit {FSDD_COMMIT[:8]}, checked by content: the {FSDD_TRAIN_COUNT:,} "
-                        f"train recordings (index 5-49) against a manifest, the {FSDD_TEST_COUNT} test "
-                        f"recordings (index 0-4) by count only; unpacked as train/ and test/",
+                        f"train recordings (index 5-49) and the {FSDD_TEST_COUNT} test recordings (index 0-4) against "
+                        f"manifests; unpacked as train/ and test/",
                    unpack=unpack_fsdd)
 
 
@@ -259,7 +280,7 @@ def download_dataset(name: str, folder: str | os.PathLike | None = None, *, form
     folder = ds.folder() if folder is None else Path(folder).expanduser()
     for file in ds.files_for(format):
         path = folder / file.name
-        outcome = download(url_for(ds, file, mirror), path, file.checksum, progress=progress)
+        outcome = download(url_for(ds, file, mirror), path, file.checksum, progress=progress, max_bytes=file.max_bytes)
         if on_file is not None:
             on_file(file, path, outcome)
         if ds.unpack is not None and (written := ds.unpack(path, folder)) and on_file is not None:

@@ -31,6 +31,11 @@ CIFAR10_CLASSES: tuple[str, ...] = (
 )
 
 _PIXELS = 3 * 32 * 32
+# the largest official files: CIFAR-100's train batch, 50,000 records of 3,074 bytes (155 MB as a
+# pickle), and a names file of a few kB; anything far larger is refused before it is read
+MAX_BATCH_BYTES = 200 * 2**20
+MAX_META_BYTES = 2**20
+_META_NAMES = ("meta", "batches.meta", "batches.meta.txt", "label_names.txt")
 _NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 _CLASS_COUNTS = {("cifar10", "fine"): 10, ("cifar100", "fine"): 100, ("cifar100", "coarse"): 20}
 
@@ -64,6 +69,14 @@ _LAYOUTS = (  # binary first: the preferred form when both are present
 )
 
 
+def _check_size(where: str, name: str, size: int) -> None:
+    """Refuse a file larger than any official CIFAR file of its kind, before it is read."""
+    limit = MAX_META_BYTES if name.endswith(_META_NAMES) else MAX_BATCH_BYTES
+    if size > limit:
+        raise ValueError(f"{where}: {size:,} bytes, more than the {limit:,} a CIFAR "
+                         f"{'names' if limit == MAX_META_BYTES else 'batch'} file may have")
+
+
 class _Folder:
     """Files under a folder, by relative name."""
 
@@ -74,6 +87,7 @@ class _Folder:
         return (self.root / name).is_file()
 
     def read(self, name: str) -> bytes:
+        _check_size(self.where(name), name, (self.root / name).stat().st_size)
         return (self.root / name).read_bytes()
 
     def where(self, name: str) -> str:
@@ -97,6 +111,7 @@ class _Archive:
                     if member.isfile():
                         self.names.add(name)
                         if name in wanted:
+                            _check_size(self.where(member.name), name, member.size)  # before reading
                             self.data[name] = tar.extractfile(member).read()
         except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
             raise ValueError(f"{path}: not a readable tar archive, or a truncated one ({e})") from None

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..files import fsync_folder
 
 CHUNK = 1 << 16
+MAX_BYTES = 2**30  # the default cap on one download: several times the largest catalogued file
 USER_AGENT = "convpool-data-download (Python urllib)"
 
 
@@ -67,6 +68,11 @@ class DownloadError(OSError):
     file is kept, so the next try resumes."""
 
 
+class DownloadTooLarge(ValueError):
+    """The server announced, or sent, more bytes than the download's cap. Nothing over the cap is
+    kept: the `.part` is deleted."""
+
+
 class ChecksumError(ValueError):
     """A finished download does not have its published checksum. Its `.part` was deleted and the
     destination left as it was."""
@@ -78,30 +84,34 @@ def part_path(dest: Path) -> Path:
 
 
 def download(url: str, dest: str | os.PathLike, checksum: Checksum, *, progress: bool | None = None,
-             timeout: float = 60.0) -> str:
+             timeout: float = 60.0, max_bytes: int = MAX_BYTES) -> str:
     """Fetch url into dest unless dest is already there and verifies. Returns "present" (nothing
     fetched), "resumed" (an existing .part was continued) or "downloaded".
 
     progress: True shows a tqdm bar, False hides it, None shows it only on a terminal. A file at
-    dest that does not verify is replaced, atomically, by a download that does."""
+    dest that does not verify is replaced, atomically, by a download that does. timeout is the
+    longest wait for the server to answer or for the next bytes (a stall is a DownloadError
+    saying how many bytes arrived); max_bytes caps the file's size, whether the server announces
+    it (refused before the body is read) or not (stopped as soon as it is passed)."""
     dest = Path(dest)
     if dest.is_file() and checksum.matches(dest):
         return "present"
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(dest)
     offset = part.stat().st_size if part.is_file() else 0
-    start = _fetch(url, part, offset, dest.name, progress, timeout)
+    start = _fetch(url, part, offset, dest.name, progress, timeout, max_bytes)
     if start is None:  # 416: nothing after offset; the part is either the whole file or wrong
         if checksum.matches(part):
             start = offset
         else:
             part.unlink()
-            start = _fetch(url, part, 0, dest.name, progress, timeout)
+            start = _fetch(url, part, 0, dest.name, progress, timeout, max_bytes)
     _finish(url, part, dest, checksum)
     return "resumed" if start else "downloaded"
 
 
-def _fetch(url: str, part: Path, offset: int, label: str, progress: bool | None, timeout: float) -> int | None:
+def _fetch(url: str, part: Path, offset: int, label: str, progress: bool | None, timeout: float,
+           max_bytes: int) -> int | None:
     """Write the body of url to part from byte `offset` on (a Range request when offset > 0).
     Returns where the written bytes began: offset when the server honoured the Range, 0 when it
     sent the whole file again; None for 416 (nothing at or after offset: the part is complete
@@ -118,12 +128,18 @@ def _fetch(url: str, part: Path, offset: int, label: str, progress: bool | None,
         raise DownloadError(f"{url}: the server answered HTTP {error.code} {error.reason}{_kept(part)}") from error
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", None) or error
+        if isinstance(reason, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
         raise DownloadError(f"cannot download {url}: {reason}{_kept(part)}") from error
     with response:
         start = _start(response, offset, url)
         length = response.headers.get("Content-Length")
         length = int(length) if length and length.isdigit() else None
-        received = _stream(response, part, start, length, label, progress, url)
+        if length is not None and start + length > max_bytes:
+            part.unlink(missing_ok=True)
+            raise DownloadTooLarge(f"{url}: the server announces {start + length:,} bytes, more than the "
+                                   f"{max_bytes:,} this download may take; nothing was kept")
+        received = _stream(response, part, start, length, label, progress, url, timeout, max_bytes)
     if length is not None and received < length:
         raise DownloadError(f"{url}: the connection closed after {start + received:,} of "
                             f"{start + length:,} bytes{_kept(part)}")
@@ -143,7 +159,7 @@ def _start(response, offset: int, url: str) -> int:
 
 
 def _stream(response, part: Path, start: int, length: int | None, label: str, progress: bool | None,
-            url: str) -> int:
+            url: str, timeout: float, max_bytes: int) -> int:
     """Copy the body into part from byte start on, truncating what follows; returns bytes copied."""
     from tqdm import tqdm
 
@@ -155,10 +171,20 @@ def _stream(response, part: Path, start: int, length: int | None, label: str, pr
         f.seek(start)
         f.truncate()
         try:
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(CHUNK):  # what has arrived, so a stall loses nothing
+                if start + received + len(chunk) > max_bytes:
+                    f.close()
+                    part.unlink(missing_ok=True)
+                    raise DownloadTooLarge(f"{url}: more than the {max_bytes:,} bytes this download may take "
+                                           f"arrived; nothing was kept")
                 f.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+        except TimeoutError as error:
+            f.flush()
+            total = "" if length is None else f" of {start + length:,}"
+            raise DownloadError(f"{url}: the download stalled: nothing arrived for {timeout:g} s after "
+                                f"{start + received:,}{total} bytes{_kept(part, start + received)}") from error
         except (OSError, http.client.HTTPException) as error:
             f.flush()
             raise DownloadError(f"{url}: the download stopped after {start + received:,} bytes ({error})"

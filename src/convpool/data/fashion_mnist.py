@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import urllib.request
 import zlib
@@ -48,6 +49,7 @@ FASHION_MNIST_SHA256: dict[str, str] = {
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 _MAX_DOWNLOAD = 64 * 2**20  # the largest file is 26 MB compressed, 45 MB raw
+_MAX_CONTENT = 64 * 2**20  # ... and decompressed
 
 
 def default_cache_dir() -> Path:
@@ -115,8 +117,17 @@ def load_fashion_mnist(split: str = "train", data_dir: str | os.PathLike | None 
     return ArrayDataset(images[:, None], labels.astype("int64"), transform, FASHION_MNIST_CLASSES)
 
 
-def _content(data: bytes) -> bytes:
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+def _content(data: bytes, url: str = "<download>") -> bytes:
+    """The IDX bytes of a download, decompressed in a bounded read: a gzip bomb stops at
+    _MAX_CONTENT bytes instead of filling memory."""
+    if data[:2] != b"\x1f\x8b":
+        return data
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+        content = f.read(_MAX_CONTENT + 1)
+    if len(content) > _MAX_CONTENT:
+        raise ValueError(f"{url}: the download decompresses to more than {_MAX_CONTENT:,} bytes; "
+                         f"not a Fashion-MNIST file, and nothing was written")
+    return content
 
 
 def _content_sha256(path: Path) -> str | None:
@@ -165,7 +176,7 @@ def download_fashion_mnist(dest: str | os.PathLike | None = None, *,
             e.add_note(f"downloading {url} failed; alternatively: sudo apt-get install dataset-fashion-mnist")
             raise
         try:
-            content = _content(data)
+            content = _content(data, url)
         except (OSError, EOFError, zlib.error) as e:
             raise ValueError(f"{url}: the download is not valid gzip ({e}); nothing was written") from e
         got = hashlib.sha256(content).hexdigest()

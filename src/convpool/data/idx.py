@@ -23,6 +23,9 @@ IDX_DTYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4"
 _CODES = {numpy.dtype(v).newbyteorder("="): k for k, v in IDX_DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 22
+MAX_IDX_BYTES = 2**31  # 2 GiB of values: 40 times Fashion-MNIST's training images
+MAX_RATIO = 200  # how much larger than its gzip file an IDX file may be (MNIST-like images: about 5)
+_SLACK = 16 * 2**20  # ... beyond this many bytes, so small test files of zeros pass
 
 
 def _is_gzip(path: Path) -> bool:
@@ -31,7 +34,8 @@ def _is_gzip(path: Path) -> bool:
 
 
 def _read_upto(f, n: int) -> bytearray:
-    """Up to n bytes, read in chunks so a corrupt header asking for terabytes fails gently."""
+    """Up to n bytes, read in chunks: memory grows with the bytes that arrive, never with what a
+    header asks for."""
     buf = bytearray()
     while len(buf) < n:
         chunk = f.read(min(_CHUNK, n - len(buf)))
@@ -41,7 +45,9 @@ def _read_upto(f, n: int) -> bytearray:
     return buf
 
 
-def _parse(f, path: Path) -> numpy.ndarray:
+def _parse(f, path: Path, stored: int, compressed: bool, max_bytes: int) -> numpy.ndarray:
+    """The array in an open IDX stream; `stored` is the file's size on disk, which bounds what
+    the header may declare (exactly for a raw file, by MAX_RATIO for gzip)."""
     header = _read_upto(f, 4)
     if len(header) < 4:
         raise ValueError(f"{path}: not an IDX file: {len(header)} bytes, shorter than the 4-byte magic number")
@@ -61,10 +67,20 @@ def _parse(f, path: Path) -> numpy.ndarray:
     dims = struct.unpack(f">{ndim}I", raw_dims)
     dtype = numpy.dtype(IDX_DTYPES[code])
     nbytes = math.prod(dims) * dtype.itemsize
+    what = f"shape {dims} of {dtype.name} ({nbytes:,} bytes)"
+    if not compressed and 4 + 4 * ndim + nbytes > stored:  # said before reading a byte of it
+        raise ValueError(f"{path}: truncated IDX data: the header says {what}, the file holds "
+                         f"{stored - 4 - 4 * ndim} bytes of data")
+    if nbytes > max_bytes:
+        raise ValueError(f"{path}: the IDX header declares {what}, more than the {max_bytes:,} bytes "
+                         f"an IDX file may hold here")
+    if compressed and nbytes > MAX_RATIO * stored + _SLACK:
+        raise ValueError(f"{path}: the IDX header declares {what} in {stored:,} bytes of gzip, more than "
+                         f"{MAX_RATIO} times as many (real images compress far less): damaged or a decompression bomb")
     data = _read_upto(f, nbytes)
     if len(data) < nbytes:
-        raise ValueError(f"{path}: truncated IDX data: the header says shape {dims} of {dtype.name} "
-                         f"({nbytes} bytes), the file holds {len(data)} bytes of data")
+        raise ValueError(f"{path}: truncated IDX data: the header says {what}, the file holds "
+                         f"{len(data)} bytes of data")
     if f.read(1):
         raise ValueError(f"{path}: size mismatch: more data than the header's shape {dims} of "
                          f"{dtype.name} ({nbytes} bytes) describes")
@@ -74,14 +90,18 @@ def _parse(f, path: Path) -> numpy.ndarray:
     return array
 
 
-def read_idx(path: str | os.PathLike) -> numpy.ndarray:
+def read_idx(path: str | os.PathLike, max_bytes: int = MAX_IDX_BYTES) -> numpy.ndarray:
     """The array stored in an IDX file, raw or gzip-compressed (told apart by content, not name).
 
-    Values come back in native byte order; uint8 data stays uint8."""
+    Values come back in native byte order; uint8 data stays uint8. The header's shape is checked
+    before any data is read: against max_bytes, against the file's size (a raw file must hold
+    exactly that much; gzip may expand at most MAX_RATIO times, plus 16 MiB), and the data is read in chunks,
+    so memory follows the bytes that really arrive."""
     path = Path(path)
+    compressed = _is_gzip(path)
     try:
-        with (gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")) as f:
-            return _parse(f, path)
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as f:
+            return _parse(f, path, path.stat().st_size, compressed, max_bytes)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise ValueError(f"{path}: corrupt or truncated gzip data ({e})") from e
 

@@ -10,9 +10,12 @@ class folders.
 
 Images are decoded once (two threads; Pillow releases the GIL while it decodes) into one
 uint8 (N, C, H, W) array, then cached as .npy files with a JSON of the class names, a
-fingerprint of the source and checksums of the arrays, under $CONVPOOL_CACHE/image-folders
-(default ~/.cache/convpool/image-folders). A changed source, or a damaged or half-written
-cache, is rebuilt, never trusted. The source itself is only ever read.
+fingerprint of the source (sizes, modification and change times, inodes) and checksums of
+the arrays, under $CONVPOOL_CACHE/image-folders (default ~/.cache/convpool/image-folders). A
+changed source, or a damaged or half-written cache, is rebuilt, never trusted. The source
+itself is only ever read, through `convpool.data.images.open_image` and its limits; each
+file's size is checked before it is read: against that limit and, unless size= resizes, against
+what an image of the first one's size can take.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import threading
 import warnings
@@ -35,6 +39,7 @@ from tqdm import tqdm
 
 from ..files import atomic_write
 from .dataset import ArrayDataset
+from .images import MAX_IMAGE_BYTES, open_image
 from .transforms import Transform
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -42,7 +47,8 @@ _FORMATS = ("JPEG", "PNG", "BMP", "GIF")  # Pillow tries no other decoder on the
 _GREY = ("1", "L", "LA", "La")
 _WORKERS = 2
 _CHUNK = 256  # images per task: the progress bar moves this many at a time
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: the fingerprint holds change times and inodes
+MAX_DATASET_BYTES = 2**34  # 16 GiB of decoded pixels: beyond it, ask for a smaller size
 
 
 def default_cache_dir() -> Path:
@@ -76,12 +82,18 @@ class _Source:
     def read(self, rel: str) -> bytes:
         raise NotImplementedError
 
+    def size(self, rel: str) -> int:
+        """The file's size on disk, or the size its zip declares: known before reading it."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
 
 class _FolderSource(_Source):
-    """Fingerprint: the sorted (relative path, size, mtime_ns) of every file, and every folder name."""
+    """Fingerprint: the sorted (relative path, size, mtime_ns, ctime_ns, inode) of every file, and
+    every folder name. The change time cannot be set back by a program (unlike the modification
+    time), so an edit in place that keeps the size and restores the mtime still changes it."""
 
     def __init__(self, path: Path):
         super().__init__(path)
@@ -104,7 +116,7 @@ class _FolderSource(_Source):
                     elif entry.is_file():
                         stat = entry.stat()
                         self._add(rel, False)
-                        lines.append(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}")
+                        lines.append(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_ino}")
         self.fingerprint = hashlib.sha256("\n".join(["folder"] + sorted(lines)).encode()).hexdigest()
 
     def where(self, rel: str) -> str:
@@ -113,9 +125,13 @@ class _FolderSource(_Source):
     def read(self, rel: str) -> bytes:
         return (self.path / rel).read_bytes()
 
+    def size(self, rel: str) -> int:
+        return (self.path / rel).stat().st_size
+
 
 class _ZipSource(_Source):
-    """Fingerprint: the zip's size and mtime_ns, and each central-directory entry's name, size, CRC."""
+    """Fingerprint: the zip's size, mtime_ns, ctime_ns and inode, and each central-directory
+    entry's name, size and CRC."""
 
     def __init__(self, path: Path):
         super().__init__(path)
@@ -128,7 +144,8 @@ class _ZipSource(_Source):
             raise ValueError(f"{path}: a damaged zip archive ({e})") from None
         self.members: dict[str, zipfile.ZipInfo] = {}
         stat = path.stat()
-        digest = hashlib.sha256(f"zip\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest = hashlib.sha256(f"zip\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_ino}\n"
+                                .encode())
         for info in self.zip.infolist():
             digest.update(f"{info.filename}\0{info.file_size}\0{info.CRC}\n".encode())
             parts = [p for p in info.filename.split("/") if p not in ("", ".")]
@@ -150,6 +167,9 @@ class _ZipSource(_Source):
             return self.zip.read(self.members[rel])  # ZipFile serialises reads itself: safe from threads
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as e:
             raise ValueError(f"{self.where(rel)}: cannot be read from the zip ({e})") from None
+
+    def size(self, rel: str) -> int:
+        return self.members[rel].file_size
 
     def close(self) -> None:
         self.zip.close()
@@ -208,13 +228,7 @@ class _NeedColour(Exception):
 
 
 def _open_image(data: bytes, where: str) -> Image.Image:
-    try:
-        image = Image.open(io.BytesIO(data), formats=_FORMATS)
-        image.load()
-    except MemoryError:
-        raise
-    except Exception as e:  # Pillow raises many types for a bad file
-        raise ValueError(f"{where}: not a readable JPEG, PNG, BMP or GIF image ({type(e).__name__}: {e})") from None
+    image = open_image(data, where, formats=_FORMATS, kinds="JPEG, PNG, BMP or GIF")
     if image.mode in ("I", "F") or image.mode.startswith("I;"):
         raise ValueError(f"{where}: mode {image.mode} (16-bit or floating-point pixels) is not supported; "
                          f"save it with 8 bits per channel")
@@ -226,13 +240,20 @@ class _Decoder:
 
     def __init__(self, source: _Source, files: list[str], mode: str, hw: tuple[int, int], resize: bool):
         self.source, self.files, self.mode, self.hw, self.resize = source, files, mode, hw, resize
-        self.images = numpy.empty((len(files), 1 if mode == "L" else 3, *hw), numpy.uint8)
+        shape = (len(files), 1 if mode == "L" else 3, *hw)
+        if math.prod(shape) > MAX_DATASET_BYTES:
+            raise ValueError(f"{source.path}: {len(files):,} images of {hw[0]}x{hw[1]} pixels (the first one's size) "
+                             f"would take {math.prod(shape):,} bytes, more than {MAX_DATASET_BYTES:,}; "
+                             f"pass size=(H, W) to make them smaller")
+        self.images = numpy.empty(shape, numpy.uint8)
+        # a file may take some times its pixels' bytes (BMP, PNG with metadata), not a thousand times
+        self.most_bytes = MAX_IMAGE_BYTES if resize else min(MAX_IMAGE_BYTES, 12 * hw[0] * hw[1] + 2**20)
         self.stop = threading.Event()
 
     def one(self, i: int) -> bool:
         """Decode image i; True when it had to be resized."""
         where = self.source.where(self.files[i])
-        image = _open_image(self.source.read(self.files[i]), where)
+        image = _open_image(_read_checked(self.source, self.files[i], self.most_bytes, self.hw), where)
         if self.mode == "L" and image.mode not in _GREY:
             raise _NeedColour
         if image.mode != self.mode:
@@ -276,9 +297,20 @@ class _Decoder:
         return resized
 
 
+def _read_checked(source: _Source, rel: str, most: int, hw: tuple[int, int] | None) -> bytes:
+    """A file's bytes, its size (on disk, or as its zip declares) checked first against `most`."""
+    declared = source.size(rel)
+    if declared > most:
+        why = f"the {most:,} bytes an image file may have here" if hw is None or most == MAX_IMAGE_BYTES else (
+            f"the {most:,} bytes a {hw[0]}x{hw[1]} image (the first one's size) can take; pass size=(H, W) "
+            f"if the images differ in size")
+        raise ValueError(f"{source.where(rel)}: {declared:,} bytes, more than {why}")
+    return source.read(rel)
+
+
 def _decode(source: _Source, files: list[str], size: tuple[int, int] | None, progress: bool) -> numpy.ndarray:
     """All images as uint8 (N, C, H, W): grey (C=1) when every image is grey, else RGB."""
-    first = _open_image(source.read(files[0]), source.where(files[0]))
+    first = _open_image(_read_checked(source, files[0], MAX_IMAGE_BYTES, None), source.where(files[0]))
     hw = size or (first.height, first.width)
     mode = "L" if first.mode in _GREY else "RGB"
     try:

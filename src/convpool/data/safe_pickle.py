@@ -13,8 +13,10 @@ function (`_frombuffer`) and are refused; protocols 2 to 4 are fine.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import pickletools
 from typing import BinaryIO
 
 import numpy
@@ -60,6 +62,12 @@ class _SafeUnpickler(pickle.Unpickler):
     def _reconstruct(self, subtype, shape, code):
         if subtype is not self.array_type:
             raise _refuse(self.where, f"an array of type {type(subtype).__name__}")
+        # NumPy pickles an empty array here and fills it from the BUILD state that follows,
+        # whose bytes NumPy checks against the shape; any other shape is memory the file never
+        # holds (uninitialised, and as large as the header cares to say)
+        if not (isinstance(shape, tuple) and len(shape) == 1 and shape[0] == 0):
+            raise UnsafePickleError(f"{self.where}: refused an array rebuilt with shape {shape!r}: NumPy pickles "
+                                    f"start from an empty array (shape (0,)) and bring their bytes in the file")
         return _RECONSTRUCT(numpy.ndarray, shape, code)
 
     def _dtype(self, *args):
@@ -86,18 +94,34 @@ def _check_no_object_arrays(value, where: str) -> None:
             stack.extend(item)
 
 
+def _check_lengths(data: bytes, where: str) -> None:
+    """Walk the opcodes once, so that every length the pickle declares (bytes, strings, long
+    integers, frames) is checked against the bytes really there before the unpickler, which
+    allocates a declared length up front, reads it."""
+    try:
+        for opcode, arg, position in pickletools.genops(io.BytesIO(data)):
+            if opcode.name == "FRAME" and arg > len(data) - position - 9:
+                raise ValueError(f"a frame of {arg:,} bytes at byte {position}, with {len(data) - position - 9:,} left")
+    except ValueError as e:
+        raise ValueError(f"{where}: truncated or not a valid pickle ({e})") from None
+
+
 def safe_load(source: str | os.PathLike | BinaryIO, name_for_errors: str | None = None):
     """Unpickle a file (a path or an open binary file) allowing only plain data and NumPy arrays.
 
     Raises UnsafePickleError (a ValueError) for anything else, and ValueError for a truncated
-    or malformed pickle; both messages start with name_for_errors (default: the path)."""
+    or malformed pickle; both messages start with name_for_errors (default: the path). Memory
+    stays within a small multiple of the file's size: no declared length or array shape is
+    trusted beyond the bytes that back it."""
     if isinstance(source, str | os.PathLike):
         where = name_for_errors or str(source)
         with open(source, "rb") as f:
             return safe_load(f, where)
     where = name_for_errors or str(getattr(source, "name", "<pickle>"))
+    data = source.read()
+    _check_lengths(data, where)
     try:
-        value = _SafeUnpickler(source, where).load()
+        value = _SafeUnpickler(io.BytesIO(data), where).load()
     except (UnsafePickleError, MemoryError):
         raise
     except Exception as e:  # the unpickler raises many types for a damaged stream

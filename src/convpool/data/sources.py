@@ -75,19 +75,46 @@ def _named_folder(name: str, data_dir: str | None) -> Path:
                             f"`convpool data download {name}` fetches it, or give --data-dir")
 
 
-def _idx_folder(folder: Path, split: str) -> ArrayDataset:
-    from .idx import load_idx_pair
-
+def _idx_paths(folder: Path, split: str) -> list[Path]:
     paths = []
     for name in IDX_NAMES[split]:
         found = [p for p in (folder / f"{name}.gz", folder / name) if p.is_file()]
         if not found:
             raise SplitMissing(f"{folder}: no {name} or {name}.gz for the {split} split")
         paths.append(found[0])
-    images, labels = load_idx_pair(*paths)
+    return paths
+
+
+def idx_class_count(labels: numpy.ndarray, where: str) -> int:
+    """The classes of an IDX folder's training labels, which carry no names: 0..N-1, each of
+    them present. A label far beyond the rest (200 among 0..9) would otherwise make a model
+    of 201 classes, 191 of them never seen; it is refused, naming the file."""
+    if labels.size == 0:
+        raise ValueError(f"{where}: no labels")
+    present = numpy.unique(labels)
+    count = int(present[-1]) + 1
+    if len(present) < count:
+        missing = sorted(set(range(count)) - set(present.tolist()))
+        shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+        raise ValueError(f"{where}: labels run up to {count - 1}, but {len(missing)} of the classes 0..{count - 1} "
+                         f"have no image ({shown}); an IDX folder's classes are 0..N-1, each one present")
+    return count
+
+
+def _idx_folder(folder: Path, split: str) -> ArrayDataset:
+    from .idx import load_idx_pair, read_idx
+
+    images_path, labels_path = _idx_paths(folder, split)
+    images, labels = load_idx_pair(images_path, labels_path)
     if images.ndim == 3:
         images = images[:, None]
-    classes = [str(i) for i in range(int(labels.max()) + 1)]  # an IDX folder carries no class names
+    train_labels_path = labels_path if split == "train" else _idx_paths(folder, "train")[1]
+    train_labels = labels if split == "train" else read_idx(train_labels_path)
+    count = idx_class_count(train_labels, str(train_labels_path))
+    if labels.size and int(labels.max()) >= count:
+        raise ValueError(f"{labels_path}: label values must be in [0, {count}) for the {count} classes of "
+                         f"{train_labels_path.name}, found {int(labels.max())}")
+    classes = [str(i) for i in range(count)]  # an IDX folder carries no class names
     return ArrayDataset(images, labels.astype(numpy.int64), classes=classes)
 
 

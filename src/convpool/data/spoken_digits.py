@@ -27,9 +27,9 @@ from pathlib import Path, PurePosixPath
 import numpy
 from tqdm import tqdm
 
-from .audio import fix_length
 from .dataset import ArrayDataset
-from .wav import read_wav, resample
+from .sounds import read_sound
+from .wav import MAX_WAV_BYTES
 
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 _DIGIT_NAME = re.compile(r"(\d)_([^_/]+)_(\d+)\.wav", re.IGNORECASE)
@@ -58,6 +58,20 @@ def _list_wavs(source: Path) -> tuple[list[str], zipfile.ZipFile | None]:
     return sorted(i.filename for i in archive.infolist() if not i.is_dir() and not _skipped(i.filename)), archive
 
 
+def _member_bytes(archive: zipfile.ZipFile, member: str, name: str) -> bytes:
+    """A zip member's bytes, its declared size checked against the WAV limit before reading (the
+    read itself stops at the declared size, and a bad CRC is an error)."""
+    info = archive.getinfo(member)
+    if info.file_size > MAX_WAV_BYTES:
+        raise ValueError(f"{name}: the zip declares {info.file_size:,} bytes for it, more than the "
+                         f"{MAX_WAV_BYTES:,} a WAV file may have here")
+    try:
+        return archive.read(info)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError) as e:
+        # a bad CRC or stream, an encrypted member, an unsupported compression method
+        raise ValueError(f"{name}: unreadable zip member ({e})") from e
+
+
 def _labels(members: list[str], shown: list[str]) -> tuple[list[int], list[str], list[str] | None]:
     """(labels, classes, speakers or None) by the digit-name rule or the folder rule; `shown`
     names each member in messages."""
@@ -82,7 +96,7 @@ def load_spoken_digits(source: str | os.PathLike, sample_rate: int = 8000, lengt
                        progress: bool = False) -> ArrayDataset:
     """Every WAV under a folder or in a .zip as an ArrayDataset of float32 waveforms (N, 1, length).
 
-    Clips are mono in [-1, 1] (see `read_wav`), resampled to `sample_rate` when theirs differs
+    Clips are mono in [-1, 1] (see `read_sound`), resampled to `sample_rate` when theirs differs
     (said once on stderr: how many files, from which rates), then cut or zero-padded on the
     right to `length` samples. The dataset also carries `names` (each file's path inside the
     source, in item order) and `speakers` (a list of str, or None under the folder rule) so a
@@ -104,18 +118,12 @@ def load_spoken_digits(source: str | os.PathLike, sample_rate: int = 8000, lengt
                    file=sys.stderr, disable=True if not progress else None, dynamic_ncols=True)
         for i, (member, name) in enumerate(bar):
             if archive is None:
-                samples, rate = read_wav(source / member, name=name)
+                sound = read_sound(source / member, sample_rate, length, name=name)
             else:
-                try:
-                    data = archive.read(member)
-                except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError) as e:
-                    # a bad CRC or stream, an encrypted member, an unsupported compression method
-                    raise ValueError(f"{name}: unreadable zip member ({e})") from e
-                samples, rate = read_wav(io.BytesIO(data), name=name)
-            if rate != sample_rate:
-                samples = resample(samples, rate, sample_rate)
-                resampled[rate] += 1
-            waveforms[i, 0] = fix_length(samples, length)
+                sound = read_sound(io.BytesIO(_member_bytes(archive, member, name)), sample_rate, length, name=name)
+            if sound.rate != sample_rate:
+                resampled[sound.rate] += 1
+            waveforms[i, 0] = sound.samples
     finally:
         if archive is not None:
             archive.close()

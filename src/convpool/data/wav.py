@@ -1,4 +1,4 @@
-"""WAV files through the standard library's `wave` module, and a band-limited resampler.
+"""WAV files, read by walking their RIFF chunks, and a band-limited resampler.
 
 `read_wav` gives mono float32 samples in [-1, 1] from integer PCM (8-bit unsigned, 16-, 24- or
 32-bit signed; several channels are averaged). Anything else (IEEE float, A-law, mu-law,
@@ -14,18 +14,20 @@ from __future__ import annotations
 import io
 import math
 import os
-import wave
+import struct
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy
 from numpy.lib.stride_tricks import sliding_window_view
 
-# WAVE format tags that `wave` refuses, by name (from the RIFF specification and mmreg.h)
+# WAVE format tags other than integer PCM, by name (from the RIFF specification and mmreg.h)
 _FORMAT_NAMES = {
     0x0002: "Microsoft ADPCM", 0x0003: "IEEE float", 0x0006: "A-law", 0x0007: "mu-law",
     0x0011: "IMA ADPCM", 0x0031: "GSM 6.10", 0x0055: "MPEG layer 3", 0xFFFE: "WAVE_FORMAT_EXTENSIBLE",
 }
+MIN_RATE, MAX_RATE = 1_000, 384_000  # Hz: telephone speech to the fastest studio converters
+MAX_WAV_BYTES = 256 * 2**20  # about 11 minutes of 48 kHz 16-bit stereo; far beyond any clip a model reads
 _SCALE = {1: 128.0, 2: 32768.0, 3: 2.0**31, 4: 2.0**31}  # 24-bit is decoded into the top of an int32
 
 # resampler design: the kernel spans this many zero crossings of the low-pass sinc on each
@@ -36,28 +38,80 @@ _ROLLOFF = 0.94
 _KAISER_BETA = 9.0
 
 
-def _describe_format(error: wave.Error) -> str:
-    text = str(error)
-    if text.startswith("unknown format:"):
-        try:
-            tag = int(text.split(":", 1)[1])
-        except ValueError:
-            return text
-        name = _FORMAT_NAMES.get(tag, "an unknown encoding")
-        return (f"unsupported WAV encoding: format tag {tag} (0x{tag:04x}, {name}); "
-                f"only integer PCM (format tag 1) is read")
-    return f"not a readable WAV file: {text}"
+def _unsupported(tag: int) -> str:
+    name = _FORMAT_NAMES.get(tag, "an unknown encoding")
+    return (f"unsupported WAV encoding: format tag {tag} (0x{tag:04x}, {name}); "
+            f"only integer PCM (format tag 1) is read")
 
 
-def _open_bytes(path_or_file: str | os.PathLike | BinaryIO) -> tuple[BinaryIO, str]:
-    """A seekable binary file and a name for messages."""
+def _open_bytes(path_or_file: str | os.PathLike | BinaryIO, max_bytes: int) -> tuple[BinaryIO, str, int]:
+    """A seekable binary file, a name for messages, and how many bytes it holds from here on."""
     if isinstance(path_or_file, str | os.PathLike):
         path = Path(path_or_file)
-        return open(path, "rb"), str(path)
+        f = open(path, "rb")
+        return f, str(path), os.fstat(f.fileno()).st_size
     name = str(getattr(path_or_file, "name", "<file>"))
     if not (hasattr(path_or_file, "seekable") and path_or_file.seekable()):
-        return io.BytesIO(path_or_file.read()), name
-    return path_or_file, name
+        f = io.BytesIO(path_or_file.read(max_bytes + 1))  # never more than the limit and one byte
+        return f, name, len(f.getbuffer())
+    start = path_or_file.tell()
+    size = path_or_file.seek(0, os.SEEK_END) - start
+    path_or_file.seek(start)
+    return path_or_file, name, size
+
+
+def _chunks(f: BinaryIO, name: str, size: int) -> tuple[bytes, int, int]:
+    """(the fmt chunk's bytes, the data chunk's declared size, the bytes that really follow its
+    header), walking the RIFF chunks; every size is checked against the bytes left in the file."""
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        raise ValueError(f"{name}: not a WAV file: it starts with {bytes(head[:12])!r}, "
+                         f"a WAV file starts with b'RIFF', a size and b'WAVE'")
+    position, fmt = 12, None
+    while True:
+        header = f.read(8)
+        if len(header) < 8:
+            missing = "fmt" if fmt is None else "data"
+            raise ValueError(f"{name}: truncated WAV header: the file ends after {position} bytes "
+                             f"without a {missing} chunk")
+        chunk, declared = struct.unpack("<4sI", header)
+        position += 8
+        left = size - position
+        if chunk == b"data":
+            if fmt is None:
+                raise ValueError(f"{name}: not a readable WAV file: its data chunk comes before any fmt chunk")
+            return fmt, declared, left
+        if declared > left:
+            raise ValueError(f"{name}: damaged WAV header: the {chunk.decode('latin-1')!r} chunk declares "
+                             f"{declared} bytes but only {left} follow it in the file")
+        if chunk == b"fmt ":
+            if declared < 16:
+                raise ValueError(f"{name}: damaged WAV header: a fmt chunk of {declared} bytes, fewer than "
+                                 f"the 16 a PCM format takes")
+            fmt = f.read(declared)
+        else:
+            f.seek(declared, os.SEEK_CUR)
+        if declared & 1:  # chunks are padded to an even size
+            f.seek(1, os.SEEK_CUR)
+        position += declared + (declared & 1)
+
+
+def _pcm_format(fmt: bytes, name: str) -> tuple[int, int, int]:
+    """(channels, bytes per sample, sample rate) of an integer PCM fmt chunk; refuses the rest."""
+    tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", fmt)
+    if tag == 0xFFFE and len(fmt) >= 40:  # WAVE_FORMAT_EXTENSIBLE: the real tag leads the sub-format GUID
+        tag = struct.unpack_from("<H", fmt, 24)[0]
+    if tag != 1:
+        raise ValueError(f"{name}: {_unsupported(tag)}")
+    width = (bits + 7) // 8
+    if width not in _SCALE:
+        raise ValueError(f"{name}: unsupported WAV sample width: {bits}-bit PCM (8, 16, 24 and 32-bit are read)")
+    if channels < 1:
+        raise ValueError(f"{name}: WAV header gives {channels} channels")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"{name}: WAV header gives a sample rate of {rate} Hz, outside the "
+                         f"{MIN_RATE:,} to {MAX_RATE:,} Hz that recordings use")
+    return channels, width, rate
 
 
 def _decode(raw: bytes, width: int, channels: int) -> numpy.ndarray:
@@ -77,41 +131,34 @@ def _decode(raw: bytes, width: int, channels: int) -> numpy.ndarray:
     return values
 
 
-def read_wav(path_or_file: str | os.PathLike | BinaryIO, name: str | None = None) -> tuple[numpy.ndarray, int]:
-    """(samples, sample_rate): a WAV file's samples as float32 mono in [-1, 1], any rate.
+def read_wav(path_or_file: str | os.PathLike | BinaryIO, name: str | None = None,
+             max_bytes: int = MAX_WAV_BYTES) -> tuple[numpy.ndarray, int]:
+    """(samples, sample_rate): a WAV file's samples as float32 mono in [-1, 1].
 
     `path_or_file` is a path or a binary file object (e.g. a member opened from a zip);
     `name` labels it in error messages (default: the path or the object's name). 8-bit is
     unsigned ((x - 128) / 128), 16/24/32-bit signed (x / 2**(bits - 1)); channels are averaged.
-    A data chunk shorter than its header says is an error (a truncated download)."""
-    f, default = _open_bytes(path_or_file)
+    No header is trusted beyond the bytes behind it: a file over `max_bytes`, a chunk running
+    past the end, a data chunk shorter than it says (a truncated download), no frames at all, or
+    a rate outside MIN_RATE..MAX_RATE (1 kHz to 384 kHz) is a ValueError naming the file."""
+    f, default, size = _open_bytes(path_or_file, max_bytes)
     name = default if name is None else name
     try:
-        start = f.tell()
-        head = f.read(12)
-        f.seek(start)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            raise ValueError(f"{name}: not a WAV file: it starts with {bytes(head[:12])!r}, "
-                             f"a WAV file starts with b'RIFF', a size and b'WAVE'")
-        try:
-            with wave.open(f, "rb") as w:
-                channels, width, rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
-                if width not in _SCALE:
-                    raise ValueError(f"{name}: unsupported WAV sample width: {8 * width}-bit PCM "
-                                     f"(8, 16, 24 and 32-bit are read)")
-                if rate <= 0:
-                    raise ValueError(f"{name}: WAV header gives a sample rate of {rate} Hz")
-                raw = w.readframes(frames)
-        except wave.Error as e:
-            raise ValueError(f"{name}: {_describe_format(e)}") from e
-        except EOFError as e:
-            raise ValueError(f"{name}: truncated WAV header ({e or 'end of file'})") from e
+        if size > max_bytes:
+            raise ValueError(f"{name}: larger than the {max_bytes:,} bytes a WAV file may have here")
+        fmt, declared, left = _chunks(f, name, size)
+        channels, width, rate = _pcm_format(fmt, name)
+        frame = width * channels
+        frames = declared // frame
+        if frames == 0:
+            raise ValueError(f"{name}: the WAV file holds no samples (its data chunk declares {declared} bytes)")
+        raw = f.read(min(frames * frame, left))
     finally:
         if f is not path_or_file:
             f.close()
-    if len(raw) < frames * width * channels:
+    if len(raw) < frames * frame:
         raise ValueError(f"{name}: truncated WAV data: the header says {frames} frames of {channels} x "
-                         f"{8 * width}-bit, the file holds {len(raw) // (width * channels)}")
+                         f"{8 * width}-bit, the file holds {len(raw) // frame}")
     return _decode(raw, width, channels), rate
 
 
@@ -123,9 +170,11 @@ def _kernel(offsets: numpy.ndarray, cutoff: float, half_width: float) -> numpy.n
     return cutoff * numpy.sinc(cutoff * offsets) * window * (numpy.abs(offsets) < half_width)
 
 
-def resample(samples: numpy.ndarray, from_rate: int, to_rate: int) -> numpy.ndarray:
+def resample(samples: numpy.ndarray, from_rate: int, to_rate: int, length: int | None = None) -> numpy.ndarray:
     """Samples at `from_rate` Hz resampled to `to_rate` Hz along the last axis (batched on the
-    leading ones); round(L * to_rate / from_rate) samples come out.
+    leading ones); round(L * to_rate / from_rate) samples come out, or only the first `length`
+    of them when given: the work is proportional to the samples that come out, so a clip that
+    is cut afterwards is never computed in full.
 
     Band-limited interpolation: output sample m lies at input time t = m * from_rate / to_rate
     (exact integer arithmetic), and is the sum of the input around t weighted by a low-pass sinc
@@ -144,11 +193,13 @@ def resample(samples: numpy.ndarray, from_rate: int, to_rate: int) -> numpy.ndar
             raise ValueError(f"resample: {label} must be a positive integer number of Hz, got {rate!r}")
     if x.ndim == 0:
         raise ValueError("resample: expected samples of shape (..., L), got a scalar")
+    if length is not None and (not isinstance(length, int | numpy.integer) or isinstance(length, bool) or length < 0):
+        raise ValueError(f"resample: length must be a non-negative integer or None, got {length!r}")
     out_dtype = numpy.float32 if x.dtype == numpy.float32 else numpy.float64
-    if from_rate == to_rate:
-        return x.astype(out_dtype, copy=True)
     n_in = x.shape[-1]
-    n_out = round(n_in * to_rate / from_rate)
+    n_out = round(n_in * to_rate / from_rate) if length is None else min(round(n_in * to_rate / from_rate), length)
+    if from_rate == to_rate:
+        return x[..., :n_out].astype(out_dtype, copy=True)
     if x.size == 0:
         return numpy.zeros(x.shape[:-1] + (n_out,), out_dtype)
     g = math.gcd(int(from_rate), int(to_rate))

@@ -62,30 +62,14 @@ def figure_size_pixels(key: str) -> tuple[int, int]:
 def load_photo(path: str | Path) -> tuple[numpy.ndarray, str]:
     """(an (H, W, 3) uint8 RGB array, what was done to it): converted to RGB, and scaled down
     (keeping its shape) when a side is longer than MAX_SIDE."""
-    from PIL import Image, UnidentifiedImageError
+    from ..data.images import read_image
 
-    try:
-        with Image.open(path) as image:
-            image.load()
-            notes = []
-            if image.mode != "RGB":
-                notes.append(f"converted {image.mode} to RGB")
-                image = image.convert("RGB")
-            width, height = image.size
-            if max(width, height) > MAX_SIDE:
-                scale = MAX_SIDE / max(width, height)
-                size = (max(1, round(width * scale)), max(1, round(height * scale)))
-                notes.append(f"scaled {width}x{height} down to {size[0]}x{size[1]}")
-                image = image.resize(size, Image.Resampling.LANCZOS)
-            array = numpy.asarray(image, dtype=numpy.uint8)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such image file") from None
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image Pillow can read") from None
+    array, notes = read_image(path, 3, max_side=MAX_SIDE)
+    array = array.transpose(1, 2, 0)
     if min(array.shape[:2]) < MIN_SIDE:
         raise ValueError(f"{path}: {array.shape[1]}x{array.shape[0]} pixels is too small; the tour needs "
                          f"at least {MIN_SIDE}x{MIN_SIDE}")
-    return array, "; ".join(notes)
+    return array, notes
 
 
 @dataclass
