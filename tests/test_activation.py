@@ -47,6 +47,21 @@ ELEMENTWISE = [
     ("silu", lambda s: activation.silu, lambda s: _torch_f().silu),
     ("sigmoid", lambda s: activation.sigmoid, lambda s: torch.sigmoid),
     ("tanh", lambda s: activation.tanh, lambda s: torch.tanh),
+    ("relu6", lambda s: activation.relu6, lambda s: _torch_f().relu6),
+    ("hardtanh", lambda s: (lambda x: activation.hardtanh(x, -0.5 - s, 1.0 + s)),
+     lambda s: (lambda x: _torch_f().hardtanh(x, -0.5 - s, 1.0 + s))),
+    ("hardswish", lambda s: activation.hardswish, lambda s: _torch_f().hardswish),
+    ("hardsigmoid", lambda s: activation.hardsigmoid, lambda s: _torch_f().hardsigmoid),
+    ("softplus", lambda s: (lambda x: activation.softplus(x, 0.5 + s, 2.0 + 3 * s)),
+     lambda s: (lambda x: _torch_f().softplus(x, 0.5 + s, 2.0 + 3 * s))),
+    ("softplus_default", lambda s: activation.softplus, lambda s: _torch_f().softplus),
+    ("softsign", lambda s: activation.softsign, lambda s: _torch_f().softsign),
+    ("mish", lambda s: activation.mish, lambda s: _torch_f().mish),
+    ("selu", lambda s: activation.selu, lambda s: _torch_f().selu),
+    ("celu", lambda s: (lambda x: activation.celu(x, 0.5 + s)), lambda s: (lambda x: _torch_f().celu(x, 0.5 + s))),
+    ("logsigmoid", lambda s: activation.logsigmoid, lambda s: _torch_f().logsigmoid),
+    ("threshold", lambda s: (lambda x: activation.threshold(x, 0.3 * s - 0.2, -1.5)),
+     lambda s: (lambda x: _torch_f().threshold(x, 0.3 * s - 0.2, -1.5))),
 ]
 
 
@@ -95,6 +110,70 @@ def test_softmax_of_a_scalar_matches_torch(name):
             numpy.array(1.5))
 
 
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("shared", [True, False])
+def test_prelu_matches_torch(seed, dtype, shared):
+    rng = numpy.random.default_rng(seed)
+    shape = (2, 3) + tuple(int(n) for n in rng.integers(1, 5, size=seed))
+    x = rng.standard_normal(shape).astype(dtype)
+    weight = rng.standard_normal(1 if shared else 3).astype(dtype)
+    compare(activation.prelu, _torch_f().prelu, x, weight, seed=seed)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_glu_matches_torch(dim, dtype):
+    x = numpy.random.default_rng(dim + 5).standard_normal((4, 6, 2)).astype(dtype)
+    compare(lambda t: activation.glu(t, dim), lambda t: _torch_f().glu(t, dim), x)
+
+
+def test_glu_rejects_an_odd_dim():
+    with pytest.raises(ValueError, match=r"glu: dim 1 of input shape \(2, 3\) has odd size 3"):
+        activation.glu(convpool.zeros(2, 3), 1)
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_softmax_dtype_argument_casts_first_like_torch(name, dim):
+    x = numpy.random.default_rng(dim).standard_normal((3, 4, 5)).astype("float32")
+    out = compare(lambda t: getattr(activation, name)(t, dim, dtype=convpool.float64),
+                  lambda t: getattr(_torch_f(), name)(t, dim, dtype=torch.float64), x)
+    assert out.dtype == numpy.float64
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("shape,dim", [((5, 0, 0), 1), ((5, 0, 0), 0), ((0,), 0), ((2, 0), 1), ((2, 0), 0)])
+def test_softmax_of_an_empty_tensor_is_empty_like_torch(name, shape, dim):
+    compare(lambda t: getattr(activation, name)(t, dim), lambda t: getattr(_torch_f(), name)(t, dim),
+            numpy.zeros(shape))
+
+
+@needs_torch
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "scalar"])
+def test_relu_gradient_at_nan_passes_the_upstream_gradient_like_torch(layout):
+    x = numpy.array([[numpy.nan, -1.0, 2.0, 0.0], [3.0, numpy.nan, -0.5, 1.0]])
+    if layout == "scalar":
+        x = numpy.array(numpy.nan)
+    convert = (lambda t: t.T) if layout == "strided" else (lambda t: t)
+    out = compare(lambda t: activation.relu(convert(t)), lambda t: _torch_f().relu(convert(t)), x)
+    assert numpy.isnan(out.detach().numpy()).any()
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["relu", "relu6", "elu", "selu", "celu", "leaky_relu", "silu", "mish",
+                                  "hardtanh", "hardswish", "hardsigmoid"])
+def test_inplace_is_accepted_and_leaves_the_input_alone(name):
+    x = numpy.random.default_rng(1).standard_normal((3, 4))
+    before = x.copy()
+    compare(lambda t: getattr(activation, name)(t, inplace=True), lambda t: getattr(_torch_f(), name)(t), x)
+    numpy.testing.assert_array_equal(x, before)
+
+
 # ----- always run: central differences, erfc, dtype, errors ------------------------------------
 @pytest.mark.parametrize("name,fn", [
     ("relu", activation.relu),
@@ -105,6 +184,20 @@ def test_softmax_of_a_scalar_matches_torch(name):
     ("silu", activation.silu),
     ("sigmoid", activation.sigmoid),
     ("tanh", activation.tanh),
+    ("relu6", lambda x: activation.relu6(x * 4)),
+    ("hardtanh", lambda x: activation.hardtanh(x, -0.7, 1.2)),
+    ("hardswish", lambda x: activation.hardswish(x * 2)),
+    ("hardsigmoid", lambda x: activation.hardsigmoid(x * 2)),
+    ("softplus", lambda x: activation.softplus(x, 2.0, 1.5)),
+    ("softsign", activation.softsign),
+    ("mish", activation.mish),
+    ("selu", activation.selu),
+    ("celu", lambda x: activation.celu(x, 0.7)),
+    ("logsigmoid", activation.logsigmoid),
+    ("threshold", lambda x: activation.threshold(x, 0.5, 2.0)),
+    ("prelu", lambda x: activation.prelu(x, convpool.tensor(numpy.array([0.2, -0.3, 0.5, 1.5])))),
+    ("glu", lambda x: activation.glu(x, 1)),
+    ("softmin", lambda x: activation.softmin(x, 1)),
     ("softmax0", lambda x: activation.softmax(x, 0)),
     ("softmax-1", lambda x: activation.softmax(x, -1)),
     ("log_softmax0", lambda x: activation.log_softmax(x, 0)),
@@ -167,7 +260,19 @@ def test_softmax_rejects_a_dim_out_of_range(name):
     with pytest.raises(ValueError, match=rf"{name}: dim=2 is out of range for a tensor of shape \(3, 4\)"):
         getattr(activation, name)(convpool.zeros(3, 4), 2)
     with pytest.raises(TypeError, match="dim must be an int"):
-        getattr(activation, name)(convpool.zeros(3, 4), None)
+        getattr(activation, name)(convpool.zeros(3, 4), 1.5)
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("shape", [(4,), (2, 3), (2, 3, 4), (2, 3, 2, 2)])
+def test_softmax_without_dim_takes_torchs_legacy_dim_with_a_warning(name, shape):
+    x = numpy.random.default_rng(len(shape)).standard_normal(shape)
+    with pytest.warns(UserWarning, match="implicit dimension choice"):
+        ours = getattr(activation, name)(convpool.tensor(x))
+    with pytest.warns(UserWarning):
+        theirs = getattr(_torch_f(), name)(torch.tensor(x))
+    numpy.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
 
 
 def test_nan_propagates_like_torch():

@@ -9,7 +9,7 @@ import pytest
 from reference import check_grad
 
 import convpool
-from convpool.ops.dropout import dropout, dropout1d, dropout2d
+from convpool.ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -126,3 +126,57 @@ def test_channel_dropout_rejects_wrong_ranks(fn, shape, message):
 def test_integer_input_is_a_type_error():
     with pytest.raises(TypeError, match="floating point"):
         dropout(convpool.tensor([1, 2, 3]), 0.5)
+
+
+# ----- dropout3d, alpha dropout ------------------------------------------------------------------
+def test_dropout3d_zeroes_whole_channels_with_the_right_rate():
+    convpool.manual_seed(3)
+    y = dropout3d(convpool.ones(40, 50, 2, 3, 2), 0.3).numpy()
+    per_channel = y.reshape(40, 50, -1)
+    assert (per_channel.min(axis=2) == per_channel.max(axis=2)).all()  # all or nothing per channel
+    assert abs((per_channel[:, :, 0] != 0).mean() - 0.7) < 0.05  # 2000 channels: standard error 0.01
+    unbatched = dropout3d(convpool.ones(50, 2, 3, 2), 0.3).numpy().reshape(50, -1)
+    assert (unbatched.min(axis=1) == unbatched.max(axis=1)).all()
+    with pytest.raises(ValueError, match=r"dropout3d: input must be 5-D \(N, C, D, H, W\) or 4-D"):
+        dropout3d(convpool.ones(2, 3, 4), 0.5)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+@pytest.mark.parametrize("fn", [alpha_dropout, feature_alpha_dropout])
+def test_alpha_dropout_keeps_zero_mean_and_unit_variance(fn, p):
+    """The point of alpha dropout: a standardised input stays standardised."""
+    convpool.manual_seed(5)
+    x = convpool.tensor(numpy.random.default_rng(0).standard_normal((400, 500)))
+    y = fn(x, p, training=True).numpy()
+    assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
+    alpha = 1.7580993408473766
+    a = ((1 - p) * (1 + p * alpha ** 2)) ** -0.5
+    dropped = numpy.isclose(y, -alpha * a + alpha * a * p)
+    assert abs(dropped.mean() - p) < 0.01
+
+
+@pytest.mark.parametrize("fn", [alpha_dropout, feature_alpha_dropout])
+def test_alpha_dropout_gradient_is_a_times_the_mask_and_defaults_to_eval(fn):
+    x = convpool.randn(20, 30, requires_grad=True)
+    assert fn(x, 0.5) is x  # training=False by default, as in PyTorch
+    assert fn(x, 0.0, training=True) is x
+    convpool.manual_seed(2)
+    p = 0.3
+    a = ((1 - p) * (1 + p * 1.7580993408473766 ** 2)) ** -0.5
+    y = fn(x, p, training=True)
+    y.backward(convpool.ones(20, 30))
+    grad = x.grad.numpy()
+    assert set(numpy.unique(numpy.round(grad / a, 12))) <= {0.0, 1.0}
+    kept = grad != 0
+    alpha = 1.7580993408473766
+    expected = numpy.where(kept, a * x.detach().numpy() + alpha * a * p, -alpha * a + alpha * a * p)
+    numpy.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-6)
+    zeros = fn(x, 1.0, training=True)
+    assert not zeros.detach().numpy().any()
+
+
+@pytest.mark.parametrize("fn", [dropout, dropout2d, alpha_dropout])
+def test_inplace_is_accepted_and_the_input_is_kept(fn):
+    x = convpool.ones(2, 3, 4, 5)
+    y = fn(x, 0.5, training=True, inplace=True)
+    assert y is not x and (x.numpy() == 1).all()

@@ -1,9 +1,12 @@
 """Losses against PyTorch: cross_entropy over a product of (reduction, weight, smoothing)
 and seeded random draws of rank, ignore_index and targets (class indices and
-probabilities), nll_loss, mse_loss and binary_cross_entropy_with_logits; then central
-differences and the error messages."""
+probabilities), nll_loss, mse_loss, binary_cross_entropy_with_logits, then l1, smooth L1,
+Huber (with elementwise weights), binary cross-entropy on probabilities and KL divergence;
+then central differences and the error messages."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy
 import pytest
@@ -130,7 +133,7 @@ def test_mse_loss_matches_torch(seed, dtype):
     shape = tuple(int(s) for s in rng.integers(1, 6, size=rng.integers(0, 4)))
     x, target = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
     reduction = REDUCTIONS[seed % 3]
-    compare(lambda x, t: mse_loss(x, t, reduction), lambda x, t: _F().mse_loss(x, t, reduction=reduction),
+    compare(lambda x, t: mse_loss(x, t, reduction=reduction), lambda x, t: _F().mse_loss(x, t, reduction=reduction),
             x, target, seed=seed)
 
 
@@ -208,7 +211,7 @@ def test_mse_loss_gradient_matches_central_differences():
 def test_binary_cross_entropy_with_logits_gradient_matches_central_differences(reduction):
     rng = numpy.random.default_rng(7)
     weight, pos_weight = convpool.tensor(rng.random((2, 3))), convpool.tensor(rng.random(3) * 3)
-    check_grad(lambda x, t: binary_cross_entropy_with_logits(x, t, weight, reduction, pos_weight),
+    check_grad(lambda x, t: binary_cross_entropy_with_logits(x, t, weight, reduction=reduction, pos_weight=pos_weight),
                rng.standard_normal((2, 3)) * 3, rng.random((2, 3)))
 
 
@@ -275,3 +278,142 @@ def test_other_argument_errors():
         binary_cross_entropy_with_logits(x, convpool.zeros(2, 3), pos_weight=convpool.ones(2))
     with pytest.raises(ValueError, match=r"input must be \(N, C, \*\) or \(C,\), got a 0-d tensor"):
         cross_entropy(convpool.tensor(1.0), numpy.array(0))
+
+
+# ----- regression losses, binary cross-entropy on probabilities, KL divergence -------------------
+def _pair_case(seed: int, dtype: str):
+    rng = numpy.random.default_rng(100 + seed)
+    shape = tuple(int(s) for s in rng.integers(1, 6, size=rng.integers(0, 4)))
+    x, target = ((rng.standard_normal(shape) * 2).astype(dtype) for _ in range(2))
+    return rng, x, target
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("name,extra", [("l1_loss", {}), ("mse_loss", {}), ("smooth_l1_loss", {"beta": 0.7}),
+                                        ("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.0}),
+                                        ("huber_loss", {"delta": 1.3}), ("huber_loss", {})])
+def test_regression_losses_match_torch(name, extra, seed, dtype):
+    _, x, target = _pair_case(seed, dtype)
+    reduction = REDUCTIONS[seed % 3]
+    compare(lambda a, t: getattr(convpool.functional, name)(a, t, reduction=reduction, **extra),
+            lambda a, t: getattr(_F(), name)(a, t, reduction=reduction, **extra), x, target, seed=seed)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss", "huber_loss"])
+def test_elementwise_weight_matches_torch_and_is_differentiated(name, seed, dtype):
+    rng, x, target = _pair_case(seed, dtype)
+    weight = rng.random(x.shape).astype(dtype) + 0.1
+    reduction = REDUCTIONS[seed % 3]
+    compare(lambda a, t, w: getattr(convpool.functional, name)(a, t, reduction=reduction, weight=w),
+            lambda a, t, w: getattr(_F(), name)(a, t, reduction=reduction, weight=w), x, target, weight, seed=seed)
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore:size_average and reduce args will be deprecated")
+@pytest.mark.parametrize("size_average,reduce", [(None, False), (False, None), (True, True), (False, True)])
+def test_legacy_size_average_and_reduce_match_torch(size_average, reduce):
+    _, x, target = _pair_case(3, "float64")
+    for name in ("l1_loss", "mse_loss", "smooth_l1_loss"):
+        compare(lambda a, t, n=name: getattr(convpool.functional, n)(a, t, size_average=size_average, reduce=reduce),
+                lambda a, t, n=name: getattr(_F(), n)(a, t, size_average=size_average, reduce=reduce), x, target)
+
+
+def _bce_probability_case(seed: int, dtype: str):
+    rng = numpy.random.default_rng(200 + seed)
+    shape = tuple(int(s) for s in rng.integers(1, 6, size=rng.integers(1, 4)))
+    x = rng.uniform(0.02, 0.98, shape).astype(dtype)
+    target = rng.random(shape).astype(dtype) if seed % 2 else rng.integers(0, 2, shape).astype(dtype)
+    weight = [None, rng.random(shape), rng.random(shape[-1:])][seed % 3]
+    return x, target, None if weight is None else weight.astype(dtype), REDUCTIONS[(seed // 3) % 3]
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(9))
+def test_binary_cross_entropy_matches_torch(seed, dtype):
+    x, target, weight, reduction = _bce_probability_case(seed, dtype)
+    if weight is None:
+        compare(lambda a, t: convpool.functional.binary_cross_entropy(a, t, reduction=reduction),
+                lambda a, t: _F().binary_cross_entropy(a, t, reduction=reduction), x, target, seed=seed)
+    else:  # weight is a constant in both
+        compare(lambda a, t, w: convpool.functional.binary_cross_entropy(a, t, w, reduction=reduction),
+                lambda a, t, w: _F().binary_cross_entropy(a, t, w, reduction=reduction), x, target, weight,
+                seed=seed, grad_inputs=(0, 1))
+
+
+@needs_torch
+def test_binary_cross_entropy_at_0_and_1_clamps_the_log_like_torch():
+    x = numpy.array([0.0, 1.0, 0.0, 1.0, 0.5])
+    target = numpy.array([1.0, 0.0, 0.0, 1.0, 0.3])
+    compare(lambda a, t: convpool.functional.binary_cross_entropy(a, t, reduction="none"),
+            lambda a, t: _F().binary_cross_entropy(a, t, reduction="none"), x, target, grad_inputs=(0,))
+
+
+def test_binary_cross_entropy_rejects_values_outside_0_1():
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: all elements of input should be between 0 and 1"):
+        convpool.functional.binary_cross_entropy(convpool.tensor([0.5, 1.5]), convpool.tensor([0.0, 1.0]))
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("reduction", ["batchmean", "sum", "none", "mean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_matches_torch(reduction, log_target, seed, dtype):
+    rng = numpy.random.default_rng(300 + seed)
+    shape = (int(rng.integers(1, 5)), int(rng.integers(2, 6)))
+    logits = rng.standard_normal(shape)
+    logp = logits - numpy.log(numpy.exp(logits).sum(1, keepdims=True))
+    q = rng.random(shape) + 0.05
+    q /= q.sum(1, keepdims=True)
+    target = numpy.log(q) if log_target else q
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch warns that 'mean' is not the KL divergence
+        compare(lambda a, t: convpool.functional.kl_div(a, t, reduction=reduction, log_target=log_target),
+                lambda a, t: _F().kl_div(a, t, reduction=reduction, log_target=log_target),
+                logp.astype(dtype), target.astype(dtype), seed=seed)
+
+
+@needs_torch
+def test_kl_div_with_zero_targets_matches_torch_forward_and_input_gradient():
+    logp = numpy.log(numpy.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8]]))
+    target = numpy.array([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
+    compare(lambda a, t: convpool.functional.kl_div(a, t, reduction="batchmean"),
+            lambda a, t: _F().kl_div(a, t, reduction="batchmean"), logp, target, grad_inputs=(0,))
+
+
+@pytest.mark.parametrize("name,fn", [
+    ("l1", lambda a, t: convpool.functional.l1_loss(a, t)),
+    ("smooth_l1", lambda a, t: convpool.functional.smooth_l1_loss(a, t, beta=0.5)),
+    ("huber", lambda a, t: convpool.functional.huber_loss(a, t, delta=0.5, reduction="sum")),
+    ("huber_weighted", lambda a, t: convpool.functional.huber_loss(a, t, weight=a * a)),
+    ("mse_weighted", lambda a, t: convpool.functional.mse_loss(a, t, weight=a * a + 1)),
+    ("bce", lambda a, t: convpool.functional.binary_cross_entropy(convpool.functional.sigmoid(a),
+                                                                   convpool.functional.sigmoid(t))),
+    ("kl", lambda a, t: convpool.functional.kl_div(a, convpool.functional.softmax(t, 1), reduction="batchmean")),
+    ("kl_log", lambda a, t: convpool.functional.kl_div(a, t, reduction="sum", log_target=True)),
+])
+def test_new_loss_gradients_match_central_differences(name, fn):
+    rng = numpy.random.default_rng(len(name))
+    x = rng.standard_normal((3, 4))
+    target = x + rng.choice([-1.0, 1.0], size=(3, 4)) * (0.2 + rng.random((3, 4)))  # no kinks within eps
+    check_grad(fn, x, target)
+
+
+def test_new_loss_argument_errors():
+    x, t = convpool.zeros(2, 3), convpool.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"l1_loss: target shape \(3,\) must match input shape \(2, 3\)"):
+        convpool.functional.l1_loss(x, convpool.zeros(3))
+    with pytest.raises(ValueError, match=r"smooth_l1_loss: beta must be a non-negative number, got beta=-1"):
+        convpool.functional.smooth_l1_loss(x, t, beta=-1)
+    with pytest.raises(ValueError, match=r"huber_loss: delta must be positive"):
+        convpool.functional.huber_loss(x, t, delta=0)
+    with pytest.raises(ValueError, match=r"mse_loss: weight shape \(3,\) must match input shape \(2, 3\)"):
+        convpool.functional.mse_loss(x, t, weight=convpool.ones(3))
+    with pytest.raises(ValueError, match=r"kl_div: reduction must be 'none', 'batchmean', 'mean' or 'sum'"):
+        convpool.functional.kl_div(x, t, reduction="avg")

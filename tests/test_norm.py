@@ -8,7 +8,7 @@ import pytest
 from reference import REFERENCE_DEVICES, TOLERANCE, check_grad, compare, needs_torch, torch
 
 import convpool
-from convpool.ops.norm import batch_norm, group_norm, layer_norm, normalize
+from convpool.ops.norm import batch_norm, group_norm, instance_norm, layer_norm, local_response_norm, normalize
 
 DTYPES = ["float64", "float32"]
 
@@ -197,6 +197,8 @@ def test_batch_norm_errors():
         batch_norm(convpool.zeros(1, 3), None, None, training=True)
     with pytest.raises(ValueError, match=r"at least 2 dims, got shape \(3,\)"):
         batch_norm(convpool.zeros(3), None, None, training=True)
+    with pytest.raises(ValueError, match=r"expected more than 1 value per channel when training, .*\(1, 3, 1\)"):
+        batch_norm(convpool.zeros(1, 3, 1), None, None, training=True)
     with pytest.raises(TypeError, match=r"momentum must be a float, got momentum=None"):
         batch_norm(x, convpool.zeros(3), convpool.ones(3), training=True, momentum=None)
     with pytest.raises(TypeError, match=r"dtypes must match, got input float32, weight float64"):
@@ -219,3 +221,120 @@ def test_group_norm_errors():
         group_norm(convpool.zeros(2, 6, 5), 0)
     with pytest.raises(ValueError, match=r"group_norm: bias must have shape \(6,\)"):
         group_norm(convpool.zeros(2, 6, 5), 3, bias=convpool.zeros(3))
+
+
+# ----- empty inputs: PyTorch's answers ----------------------------------------------------------
+@needs_torch
+@pytest.mark.parametrize("training", [False, True])
+def test_batch_norm_on_a_1d_empty_input_returns_it_like_torch(training):
+    ours = batch_norm(convpool.zeros(0), convpool.zeros(0), convpool.ones(0), training=training)
+    theirs = torch.nn.functional.batch_norm(torch.zeros(0), torch.zeros(0), torch.ones(0), training=training)
+    assert ours.shape == tuple(theirs.shape) == (0,)
+
+
+@needs_torch
+@pytest.mark.parametrize("shape", [(0, 3, 2, 2), (4, 3, 0), (0, 3)])
+def test_batch_norm_training_on_an_empty_batch_leaves_running_stats_like_torch(shape):
+    """An empty batch in training gives an empty output and no running-statistics update
+    (the refusal is only for exactly one value per channel)."""
+    mean, var = numpy.array([1.0, -1.0, 0.5]), numpy.array([2.0, 3.0, 0.5])
+    ours_mean, ours_var = convpool.tensor(mean.copy()), convpool.tensor(var.copy())
+    theirs_mean, theirs_var = torch.tensor(mean.copy()), torch.tensor(var.copy())
+    x = numpy.zeros(shape)
+    y = batch_norm(convpool.tensor(x), ours_mean, ours_var, convpool.ones(3, dtype="float64"),
+                   convpool.zeros(3, dtype="float64"), training=True)
+    expected = TF().batch_norm(torch.tensor(x), theirs_mean, theirs_var, torch.ones(3, dtype=torch.float64),
+                               torch.zeros(3, dtype=torch.float64), training=True)
+    assert y.shape == tuple(expected.shape)
+    numpy.testing.assert_array_equal(ours_mean.numpy(), theirs_mean.numpy())
+    numpy.testing.assert_array_equal(ours_var.numpy(), theirs_var.numpy())
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["BatchNorm1d", "BatchNorm2d"])
+def test_batch_norm_layer_on_an_empty_batch_counts_it_like_torch(name):
+    shape = (0, 3) if name == "BatchNorm1d" else (0, 3, 2, 2)
+    ours, theirs = getattr(convpool.nn, name)(3), getattr(torch.nn, name)(3)
+    y = ours(convpool.zeros(*shape))
+    expected = theirs(torch.zeros(*shape))
+    assert y.shape == tuple(expected.shape)
+    assert int(ours.num_batches_tracked.item()) == int(theirs.num_batches_tracked.item()) == 1
+    numpy.testing.assert_array_equal(ours.running_mean.numpy(), theirs.running_mean.numpy())
+    with pytest.raises(ValueError, match="expected more than 1 value per channel"):
+        ours(convpool.zeros(*((1,) + shape[1:-2] + (1, 1)) if name == "BatchNorm2d" else (1, 3)))
+
+
+# ----- instance norm and local response norm --------------------------------------------------
+def _instance_case(seed: int, dtype: str):
+    rng = numpy.random.default_rng(400 + seed)
+    spatial = tuple(int(n) for n in rng.integers(2, 5, size=1 + seed % 3))
+    shape = (int(rng.integers(1, 4)), int(rng.integers(1, 4))) + spatial
+    x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
+    c = shape[1]
+    return rng, x, rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("affine", [True, False])
+def test_instance_norm_matches_torch(seed, dtype, affine):
+    _, x, w, b = _instance_case(seed, dtype)
+    if affine:
+        compare(lambda t, w, b: instance_norm(t, weight=w, bias=b),
+                lambda t, w, b: TF().instance_norm(t, weight=w, bias=b), x, w, b, seed=seed)
+    else:
+        compare(instance_norm, TF().instance_norm, x, seed=seed)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(3))
+def test_instance_norm_running_stats_update_and_eval_match_torch(seed, dtype):
+    rng, x, w, b = _instance_case(seed, dtype)
+    c = x.shape[1]
+    ours = [convpool.tensor(rng.standard_normal(c).astype(dtype)), convpool.tensor(rng.random(c).astype(dtype) + 0.5)]
+    theirs = [torch.tensor(t.numpy().copy()) for t in ours]
+    y = instance_norm(convpool.tensor(x), ours[0], ours[1], momentum=0.3)
+    expected = TF().instance_norm(torch.tensor(x), theirs[0], theirs[1], momentum=0.3)
+    rtol, atol = TOLERANCE[numpy.dtype(dtype)]
+    numpy.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=rtol, atol=atol)
+    for a, e in zip(ours, theirs, strict=True):
+        numpy.testing.assert_allclose(a.numpy(), e.numpy(), rtol=rtol, atol=atol)
+    compare(lambda t: instance_norm(t, ours[0], ours[1], use_input_stats=False),
+            lambda t: TF().instance_norm(t, theirs[0], theirs[1], use_input_stats=False), x)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_local_response_norm_matches_torch(size, seed, dtype):
+    rng = numpy.random.default_rng(500 + seed)
+    shape = (2, int(rng.integers(1, 7))) + tuple(int(n) for n in rng.integers(1, 4, size=1 + seed % 3))
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    config = dict(alpha=float(rng.uniform(1e-4, 0.5)), beta=float(rng.uniform(0.5, 1.0)), k=float(rng.uniform(1, 2)))
+    compare(lambda t: local_response_norm(t, size, **config), lambda t: TF().local_response_norm(t, size, **config),
+            x, seed=seed)
+
+
+def test_instance_and_local_response_norm_gradients_match_central_differences():
+    rng = numpy.random.default_rng(9)
+    x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal(3), rng.standard_normal(3)
+    check_grad(lambda t, w, b: instance_norm(t, weight=w, bias=b), x, w, b)
+    check_grad(lambda t: local_response_norm(t, 3, alpha=0.3, beta=0.75, k=1.5), x)
+
+
+def test_instance_and_local_response_norm_errors():
+    with pytest.raises(ValueError, match=r"instance_norm: input must be \(N, C, \*\) with at least one spatial dim"):
+        instance_norm(convpool.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"instance_norm: expected more than 1 spatial element"):
+        instance_norm(convpool.zeros(2, 3, 1))
+    with pytest.raises(ValueError, match=r"instance_norm: weight must have shape \(3,\)"):
+        instance_norm(convpool.zeros(2, 3, 4), weight=convpool.ones(2))
+    with pytest.raises(ValueError, match=r"local_response_norm: size must be a positive int, got size=0"):
+        local_response_norm(convpool.zeros(2, 3, 4), 0)
+
+
+def TF():
+    return torch.nn.functional

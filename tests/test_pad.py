@@ -169,10 +169,45 @@ def test_bad_pad_tuple_is_reported():
         pad(_t(1, 1, 4), (1.5, 1))
 
 
-def test_negative_non_constant_pad_is_reported():
-    with pytest.raises(ValueError, match=r"pad: negative padding \(-1, 1\) is only allowed with "
-                                         r"mode='constant'"):
-        pad(_t(1, 1, 4), (-1, 1), mode="reflect")
+NEGATIVE_CASES = [(mode, before, after) for mode in ("reflect", "replicate", "circular")
+                  for before in range(-3, 4) for after in range(-3, 4) if min(before, after) < 0]
+
+
+@needs_torch
+@pytest.mark.parametrize("mode,before,after", NEGATIVE_CASES)
+@pytest.mark.parametrize("size", [3, 5])
+def test_negative_pad_crops_like_torch_in_every_mode(mode, before, after, size):
+    """Negative padding crops in reflect, replicate and circular modes too, as PyTorch's does
+    (reflect and replicate index the whole input, circular wraps the part left)."""
+    x = numpy.random.default_rng(size).standard_normal((2, 3, size))
+    kept = size - max(-before, 0) - max(-after, 0)
+    if size + before + after <= 0 or (mode == "circular" and kept <= 0):
+        with pytest.raises(ValueError, match=rf"pad: {mode} padding .* would leave dimension 2"):
+            pad(convpool.tensor(x), (before, after), mode=mode)
+        return
+    if (mode == "reflect" and max(before, after) >= size) or (mode == "circular" and max(before, after) > kept):
+        return
+    compare(lambda a: pad(a, (before, after), mode=mode), lambda a: TF.pad(a, (before, after), mode=mode), x)
+
+
+@needs_torch
+def test_negative_pad_on_two_axes_matches_torch():
+    x = numpy.random.default_rng(3).standard_normal((1, 2, 5, 6))
+    for mode in ("reflect", "replicate", "circular"):
+        compare(lambda a, m=mode: pad(a, (-1, 2, 3, -2), mode=m), lambda a, m=mode: TF.pad(a, (-1, 2, 3, -2), mode=m),
+                x)
+
+
+def test_circular_pad_wider_than_the_cropped_part_repeats_it():
+    x = convpool.tensor(numpy.arange(8.0).reshape(2, 4))
+    numpy.testing.assert_array_equal(pad(x, (-1, 4), mode="circular").numpy()[0], [1, 2, 3, 1, 2, 3, 1])
+    numpy.testing.assert_array_equal(pad(x, (4, -1), mode="circular").numpy()[0], [2, 0, 1, 2, 0, 1, 2])
+
+
+def test_negative_pad_gradient_matches_central_differences():
+    x = numpy.random.default_rng(4).standard_normal((1, 1, 5))
+    for mode in ("reflect", "replicate", "circular"):
+        check_grad(lambda a, m=mode: pad(a, (-2, 3), mode=m), x)
 
 
 def test_constant_pad_cropping_below_zero_is_reported():

@@ -14,28 +14,37 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
+
+import numpy
 
 from ..backend import array_module, parallel_for
 from ..tensor import Tensor
+from .basic import cast, getitem, mul, neg, normalize_dim, reshape, where
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _GELU_TANH_KAPPA = 0.044715
+_ONE_SIXTH_F32 = float(numpy.float32(1) / numpy.float32(6))  # PyTorch's 1.0f / 6.0f
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def relu(input: Tensor) -> Tensor:
-    """max(x, 0); the gradient at 0 is 0, and NaN stays NaN, as in PyTorch. Large inputs are
-    split over threads (the first axis), forward and backward."""
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0); the gradient at 0 is 0, and at NaN the upstream gradient passes (NaN stays
+    NaN), as in PyTorch. Large inputs are split over threads (the first axis), forward and
+    backward. `inplace` is accepted for PyTorch's signature; the result is always a new tensor."""
     xp = array_module(input.data)
     x = input.data
     if x.ndim == 0 or not x.flags.c_contiguous:
-        positive = x > 0
-        return Tensor.from_op(xp.maximum(x, 0), (input,), lambda g: (g * positive,), "relu")
-    y, positive = xp.empty_like(x), xp.empty(x.shape, dtype=bool)
+        passes = ~(x <= 0)  # x > 0, or NaN
+        return Tensor.from_op(xp.maximum(x, 0), (input,), lambda g: (g * passes,), "relu")
+    y, passes = xp.empty_like(x), xp.empty(x.shape, dtype=bool)
 
     def forward_part(start: int, stop: int) -> None:
-        xp.greater(x[start:stop], 0, out=positive[start:stop])
+        xp.less_equal(x[start:stop], 0, out=passes[start:stop])
+        xp.logical_not(passes[start:stop], out=passes[start:stop])
         xp.maximum(x[start:stop], 0, out=y[start:stop])
 
     parallel_for(x.shape[0], forward_part, min_size=1, elements=x.size, like=x)
@@ -45,7 +54,7 @@ def relu(input: Tensor) -> Tensor:
         gx = xp.empty_like(g)
 
         def backward_part(start: int, stop: int) -> None:
-            xp.multiply(g[start:stop], positive[start:stop], out=gx[start:stop])
+            xp.multiply(g[start:stop], passes[start:stop], out=gx[start:stop])
 
         parallel_for(g.shape[0], backward_part, min_size=1, elements=g.size, like=g)
         return (gx,)
@@ -53,8 +62,9 @@ def relu(input: Tensor) -> Tensor:
     return Tensor.from_op(y, (input,), grad_fn, "relu")
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """x for x > 0, negative_slope * x otherwise: negative inputs keep a small gradient."""
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise: negative inputs keep a small gradient.
+    `inplace` is accepted; the result is always a new tensor."""
     xp = array_module(input.data)
     negative_slope = float(negative_slope)  # a Python float keeps float32 data float32
     positive = input.data > 0
@@ -63,18 +73,41 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
                           "leaky_relu")
 
 
-def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
-    """x for x > 0, alpha * (exp(x) - 1) otherwise: smooth, with negative outputs."""
-    xp = array_module(input.data)
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha * (exp(x) - 1) otherwise: smooth, with negative outputs.
+    `inplace` is accepted; the result is always a new tensor."""
+    return _elu(input, float(alpha), 1.0, 1.0, "elu")
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants of Klambauer et al. (2017).
+    `inplace` is accepted; the result is always a new tensor."""
+    return _elu(input, _SELU_ALPHA, _SELU_SCALE, 1.0, "selu")
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise (continuously differentiable ELU).
+    `inplace` is accepted; the result is always a new tensor."""
     alpha = float(alpha)
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides the input), got alpha=0")
+    return _elu(input, alpha, 1.0, 1.0 / alpha, "celu")
+
+
+def _elu(input: Tensor, alpha: float, scale: float, input_scale: float, name: str) -> Tensor:
+    """PyTorch's general ELU: scale * x for x > 0, scale * alpha * (exp(x * input_scale) - 1)
+    otherwise. Only the negative part is exponentiated, so it never overflows."""
+    xp = array_module(input.data)
     positive = input.data > 0
-    negative_part = xp.minimum(input.data, 0)  # exp of the negative part only: never overflows
-    y = xp.where(positive, input.data, alpha * xp.expm1(negative_part))
+    negative_part = xp.minimum(input.data, 0) * input_scale
+    y = xp.where(positive, input.data * scale if scale != 1 else input.data,
+                 (scale * alpha) * xp.expm1(negative_part))
 
     def grad_fn(g):
-        return (xp.where(positive, g, g * (alpha * xp.exp(negative_part))),)
+        return (xp.where(positive, g * scale if scale != 1 else g,
+                         g * ((scale * alpha * input_scale) * xp.exp(negative_part))),)
 
-    return Tensor.from_op(y, (input,), grad_fn, "elu")
+    return Tensor.from_op(y, (input,), grad_fn, name)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -108,8 +141,9 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got approximate={approximate!r}")
 
 
-def silu(input: Tensor) -> Tensor:
-    """x * sigmoid(x) (also called swish); d/dx = s (1 + x (1 - s))."""
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (also called swish); d/dx = s (1 + x (1 - s)). `inplace` is accepted;
+    the result is always a new tensor."""
     s = _sigmoid(input.data)
     x = input.data
     return Tensor.from_op(x * s, (input,), lambda g: (g * (s * (1 + x * (1 - s))),), "silu")
@@ -127,13 +161,18 @@ def tanh(input: Tensor) -> Tensor:
     return Tensor.from_op(y, (input,), lambda g: (g * (1 - y * y),), "tanh")
 
 
-def softmax(input: Tensor, dim: int) -> Tensor:
-    """exp(x) / sum(exp(x)) along dim, shifted by the max so exp never overflows.
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim, shifted by the max so exp never overflows. dtype casts
+    the input first (as PyTorch does); dim=None picks PyTorch's legacy dim (0 for 0-, 1- and
+    3-D inputs, else 1) with a warning.
 
     Backward: with y = softmax(x), dL/dx = y * (g - sum(g * y)) along dim.
     """
+    input, dim = _softmax_input(input, dim, dtype, "softmax")
     xp = array_module(input.data)
     x, axis = _along(input, dim, "softmax")
+    if x.size == 0:
+        return Tensor.from_op(input.data.copy(), (input,), lambda g: (g,), "softmax")
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     y = e / e.sum(axis=axis, keepdims=True)
 
@@ -144,13 +183,16 @@ def softmax(input: Tensor, dim: int) -> Tensor:
     return Tensor.from_op(y.reshape(input.shape), (input,), grad_fn, "softmax")
 
 
-def log_softmax(input: Tensor, dim: int) -> Tensor:
-    """x - logsumexp(x) along dim, stable for any magnitude.
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """x - logsumexp(x) along dim, stable for any magnitude; dtype and dim=None as in softmax.
 
     Backward: dL/dx = g - softmax(x) * sum(g) along dim (softmax is exp of the output).
     """
+    input, dim = _softmax_input(input, dim, dtype, "log_softmax")
     xp = array_module(input.data)
     x, axis = _along(input, dim, "log_softmax")
+    if x.size == 0:
+        return Tensor.from_op(input.data.copy(), (input,), lambda g: (g,), "log_softmax")
     shifted = x - x.max(axis=axis, keepdims=True)
     y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -159,6 +201,143 @@ def log_softmax(input: Tensor, dim: int) -> Tensor:
         return ((g - xp.exp(y) * g.sum(axis=axis, keepdims=True)).reshape(input.shape),)
 
     return Tensor.from_op(y.reshape(input.shape), (input,), grad_fn, "log_softmax")
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-x) along dim: the smallest entries get the largest weights."""
+    input, dim = _softmax_input(input, dim, dtype, "softmin")
+    return softmax(neg(input), dim)
+
+
+def _softmax_input(input: Tensor, dim, dtype, op: str):
+    """The input cast to dtype (if given) and the dim, PyTorch's legacy choice when None."""
+    if dtype is not None:
+        input = cast(input, dtype)
+    if dim is None:
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+        warnings.warn(f"{op}: implicit dimension choice is deprecated; pass dim= (using dim={dim})",
+                      UserWarning, stacklevel=3)
+    return input, dim
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clipped to [min_val, max_val]; the gradient is 1 strictly inside, 0 at and beyond the
+    bounds, as in PyTorch. `inplace` is accepted; the result is always a new tensor."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val={min_val} must not exceed max_val={max_val}")
+    xp = array_module(input.data)
+    x = input.data
+    low, high = _scalar(min_val, x), _scalar(max_val, x)
+    inside = (x > low) & (x < high)
+    return Tensor.from_op(xp.clip(x, low, high), (input,), lambda g: (g * inside,), "hardtanh")
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6), i.e. hardtanh(x, 0, 6). `inplace` is accepted; the result is new."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6, a piecewise-linear sigmoid; gradient 1/6 for -3 < x < 3, where
+    PyTorch's kernel multiplies by the float32 value of 1/6 in every dtype, and so does this.
+    `inplace` is accepted; the result is always a new tensor."""
+    xp = array_module(input.data)
+    x = input.data
+    y = xp.clip(x + _scalar(3, x), 0, 6) / _scalar(6, x)
+    inside = (x > -3) & (x < 3)
+    return Tensor.from_op(y, (input,), lambda g: (g * inside * _scalar(_ONE_SIXTH_F32, g),), "hardsigmoid")
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6 (MobileNetV3); gradient 0 below -3, x/3 + 1/2 up to 3, then 1,
+    as PyTorch's. `inplace` is accepted; the result is always a new tensor."""
+    xp = array_module(input.data)
+    x = input.data
+    y = x * xp.clip(x + _scalar(3, x), 0, 6) / _scalar(6, x)
+
+    def grad_fn(g):
+        slope = xp.where(x < -3, 0, xp.where(x <= 3, x / _scalar(3, x) + _scalar(0.5, x), 1))
+        return (g * slope.astype(g.dtype, copy=False),)
+
+    return Tensor.from_op(y, (input,), grad_fn, "hardswish")
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch's switch
+    to the linear part); computed as max(z, 0) + log1p(exp(-|z|)), so it never overflows.
+    The gradient is sigmoid(beta x), or 1 above the threshold."""
+    xp = array_module(input.data)
+    x = input.data
+    beta, threshold = float(beta), float(threshold)
+    z = x * beta if beta != 1 else x
+    linear = z > threshold
+    soft = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z))))
+    y = xp.where(linear, x, soft / beta if beta != 1 else soft)
+    return Tensor.from_op(y, (input,), lambda g: (xp.where(linear, g, g * _sigmoid(z)),), "softplus")
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|); d/dx = 1 / (1 + |x|)^2."""
+    xp = array_module(input.data)
+    x = input.data
+    denominator = 1 + xp.abs(x)
+    return Tensor.from_op(x / denominator, (input,), lambda g: (g / (denominator * denominator),), "softsign")
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)) (Misra, 2019); d/dx = t + x sigmoid(x) (1 - t^2), t = tanh(softplus(x)).
+    `inplace` is accepted; the result is always a new tensor."""
+    xp = array_module(input.data)
+    x = input.data
+    t = xp.tanh(xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x))))
+    return Tensor.from_op(x * t, (input,), lambda g: (g * (t + x * _sigmoid(x) * (1 - t * t)),), "mish")
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for any x; d/dx = sigmoid(-x)."""
+    xp = array_module(input.data)
+    x = input.data
+    y = xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+    return Tensor.from_op(y, (input,), lambda g: (g * _sigmoid(-x),), "logsigmoid")
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value; the gradient passes where x > threshold.
+    `inplace` is accepted; the result is always a new tensor."""
+    xp = array_module(input.data)
+    x = input.data
+    above = x > _scalar(threshold, x)
+    y = xp.where(above, x, _scalar(value, x))
+    return Tensor.from_op(y, (input,), lambda g: (g * above,), "threshold")
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x for x > 0, a * x otherwise, with a learnt slope per channel (dim 1), or one shared by
+    all (weight of one element). Built from where and mul, so both gradients come from them."""
+    if input.ndim == 0:
+        raise ValueError("prelu: input must have at least one dimension, got a 0-d tensor")
+    channels = input.shape[1] if input.ndim > 1 else 1
+    if weight.numel() not in (1, channels):
+        raise ValueError(f"prelu: weight has {weight.numel()} elements but input of shape {input.shape} "
+                         f"has {channels} channels (dim 1); give 1 or {channels}")
+    if weight.numel() == 1:
+        slope = reshape(weight, ())
+    else:
+        slope = reshape(weight, (channels,) + (1,) * (input.ndim - 2))
+    return where(input.data > 0, input, mul(slope, input))
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a * sigmoid(b), a and b the two halves of input along dim (gated linear unit)."""
+    if input.ndim == 0:
+        raise ValueError("glu: input must have at least one dimension, got a 0-d tensor")
+    axis = normalize_dim(dim, input.ndim)
+    size = input.shape[axis]
+    if size % 2:
+        raise ValueError(f"glu: dim {dim} of input shape {input.shape} has odd size {size}; it must halve")
+    half = size // 2
+    lead = (slice(None),) * axis
+    return mul(getitem(input, lead + (slice(0, half),)), sigmoid(getitem(input, lead + (slice(half, size),))))
 
 
 # ----- helpers -----------------------------------------------------------------------------
@@ -171,6 +350,11 @@ def _along(input: Tensor, dim: int, op: str):
         raise ValueError(f"{op}: dim={dim} is out of range for a tensor of shape {input.shape} "
                          f"(expected {-ndim} <= dim < {ndim})")
     return input.data.reshape(input.shape or (1,)), int(dim) % ndim
+
+
+def _scalar(value, like):
+    """A Python number as a 0-d array of like's dtype, so float32 data stays float32."""
+    return array_module(like).asarray(value, dtype=like.dtype)
 
 
 def _sigmoid(x):

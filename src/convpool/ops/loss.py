@@ -5,8 +5,9 @@ item (0 for ignored items) and scatters the gradient back; cross_entropy is log_
 followed by that, plus the label-smoothing term built from ordinary ops. The mean of a
 weighted loss divides by the summed weights of the items that count, as PyTorch does.
 
-`weight` and `pos_weight` are constants: they receive no gradient (PyTorch refuses to
-differentiate with respect to them).
+The class `weight` of the class-index losses and `pos_weight` are constants: they receive no
+gradient (PyTorch refuses to differentiate with respect to them). The elementwise `weight` of
+mse_loss, l1_loss and huber_loss is an ordinary factor and is differentiated, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from ..backend import array_module
 from ..tensor import Tensor
 from .activation import log_softmax
 from .args import check_same_dtype
-from .basic import as_tensor, mean, mul, neg, reshape, sum
+from .basic import abs, as_tensor, div, mean, mul, neg, reshape, sum
 
 _REDUCTIONS = ("none", "mean", "sum")
+_BCE_EPSILON = float(numpy.float32(1e-12))  # PyTorch's binary_cross_entropy_backward clamp
 
 
-def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(input: Tensor, target, weight: Tensor | None = None, size_average: bool | None = None,
+                  ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits `input` (N, C, *) or (C,) against `target`.
 
     target holds class indices, shaped (N, *) (or a scalar for input (C,)), or class
@@ -34,7 +37,7 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
     (1 - eps) * nll + (eps / C) * sum over classes of -w[c] logp[c]; for probability
     targets the target becomes t (1 - eps) + eps / C.
     """
-    _check_reduction("cross_entropy", reduction)
+    reduction = _legacy_reduction("cross_entropy", size_average, reduce, reduction)
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
             or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, "
@@ -61,11 +64,11 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, ignore_in
     return reshape(loss, ()) if squeeze and reduction == "none" else loss
 
 
-def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
+def nll_loss(input: Tensor, target, weight: Tensor | None = None, size_average: bool | None = None,
+             ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities `input` (N, C, *) or (C,) at class
     indices `target` (N, *): -weight[t] * input[t]; 'mean' divides by the summed weights."""
-    _check_reduction("nll_loss", reduction)
+    reduction = _legacy_reduction("nll_loss", size_average, reduce, reduction)
     target = as_tensor(target)
     _class_axis("nll_loss", input)
     weight = _class_weight("nll_loss", weight, input)
@@ -75,18 +78,147 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, ignore_index: 
     return reshape(loss, ()) if squeeze and reduction == "none" else loss
 
 
-def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
+def mse_loss(input: Tensor, target, size_average: bool | None = None, reduce: bool | None = None,
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     """Squared error (input - target)^2, reduced. The shapes must match: PyTorch would
-    broadcast them with a warning, which is almost always a bug."""
-    _check_reduction("mse_loss", reduction)
-    target = as_tensor(target, input)
-    _check_same_shape("mse_loss", input, target)
-    check_same_dtype("mse_loss", input=input, target=target)
+    broadcast them with a warning, which is almost always a bug. With weight (input's
+    shape), 'mean' divides the weighted sum by the summed weights, as PyTorch does."""
+    reduction = _legacy_reduction("mse_loss", size_average, reduce, reduction)
+    target = _paired_target("mse_loss", input, target, weight)
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return _weighted_reduce(diff * diff, weight, reduction, by_weight_sum=True)
+
+
+def l1_loss(input: Tensor, target, size_average: bool | None = None, reduce: bool | None = None,
+            reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Absolute error |input - target|, reduced (the gradient at a zero error is 0, as in
+    PyTorch); weight as in mse_loss."""
+    reduction = _legacy_reduction("l1_loss", size_average, reduce, reduction)
+    target = _paired_target("l1_loss", input, target, weight)
+    return _weighted_reduce(abs(input - target), weight, reduction, by_weight_sum=True)
+
+
+def smooth_l1_loss(input: Tensor, target, size_average: bool | None = None, reduce: bool | None = None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, |d| - beta / 2 elsewhere (d = input - target);
+    beta = 0 is the L1 loss."""
+    reduction = _legacy_reduction("smooth_l1_loss", size_average, reduce, reduction)
+    beta = _non_negative("smooth_l1_loss", "beta", beta)
+    target = _paired_target("smooth_l1_loss", input, target, None)
+    if beta == 0:
+        return _reduce(abs(input - target), reduction)
+    return _reduce(_huber(input - target, beta, divide=True), reduction)
+
+
+def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, delta (|d| - delta / 2) elsewhere: delta * smooth_l1 with
+    beta = delta. With weight (input's shape) 'mean' is the plain mean of the weighted
+    losses, as in PyTorch."""
+    _check_reduction("huber_loss", reduction)
+    delta = _non_negative("huber_loss", "delta", delta)
+    if delta == 0:
+        raise ValueError("huber_loss: delta must be positive, got delta=0")
+    target = _paired_target("huber_loss", input, target, weight)
+    return _weighted_reduce(_huber(input - target, delta, divide=False), weight, reduction, by_weight_sum=False)
+
+
+def binary_cross_entropy(input: Tensor, target, weight: Tensor | None = None, size_average: bool | None = None,
+                         reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """-w (t log x + (1 - t) log(1 - x)) for probabilities x in [0, 1]; each log is clamped
+    at -100 as in PyTorch, so x = 0 or 1 gives a finite loss.
+
+    Gradients (PyTorch's): d/dx = w (x - t) / max(x (1 - x), eps), eps the float32 value
+    of 1e-12 in every dtype, as PyTorch's kernel has it;
+    d/dt = w (log(1 - x) - log x), with the same clamped logs.
+    """
+    op = "binary_cross_entropy"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    target = as_tensor(target, input)
+    _check_same_shape(op, input, target)
+    check_same_dtype(op, input=input, target=target, weight=weight)
+    if weight is not None and not _broadcasts_to(weight.shape, input.shape):
+        raise ValueError(f"{op}: weight of shape {weight.shape} does not broadcast to input shape {input.shape}")
+    xp = array_module(input.data)
+    x, t = input.data, target.data
+    if x.size and not bool(((x >= 0) & (x <= 1)).all()):
+        raise ValueError(f"{op}: all elements of input should be between 0 and 1 (probabilities; use "
+                         f"binary_cross_entropy_with_logits for logits), got values from {float(x.min())} "
+                         f"to {float(x.max())}")
+    with numpy.errstate(divide="ignore"):
+        log_x = xp.maximum(xp.log(x), -100)
+        log_1mx = xp.maximum(xp.log1p(-x), -100)
+    loss = -(t * log_x + (1 - t) * log_1mx)
+    if weight is not None:
+        loss = loss * weight.data
+
+    def grad_fn(g):
+        if weight is not None:
+            g = g * weight.data
+        gx = g * (x - t) / xp.maximum(x * (1 - x), xp.asarray(_BCE_EPSILON, dtype=x.dtype)) if input.requires_grad \
+            else None
+        gt = g * (log_1mx - log_x) if target.requires_grad else None
+        return gx, gt
+
+    return _reduce(Tensor.from_op(loss, (input, target), grad_fn, op), reduction)
+
+
+def kl_div(input: Tensor, target, size_average: bool | None = None, reduce: bool | None = None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence of target from input, input holding log-probabilities:
+    t (log t - x) per element (0 where t = 0), or exp(t) (t - x) with log_target.
+    'batchmean' divides the sum by the batch size (the true KL divergence); 'mean' divides by
+    the element count, as PyTorch does (it warns that this is not the KL divergence).
+
+    Gradients: d/dx = -t (or -exp(t)); d/dt = log t + 1 - x (or exp(t) (t - x + 1)).
+    """
+    op = "kl_div"
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(op, size_average, reduce, "mean")
+    if reduction not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{op}: reduction must be 'none', 'batchmean', 'mean' or 'sum', got reduction={reduction!r}")
+    target = as_tensor(target, input)
+    _check_same_shape(op, input, target)
+    check_same_dtype(op, input=input, target=target)
+    xp = array_module(input.data)
+    x, t = input.data, target.data
+    if log_target:
+        p = xp.exp(t)
+        loss = p * (t - x)
+    else:
+        positive = t > 0
+        log_t = xp.log(xp.where(positive, t, 1))
+        loss = xp.where(positive, t * (log_t - x), -t * x)
+
+    def grad_fn(g):
+        gx = -g * (p if log_target else t) if input.requires_grad else None
+        gt = None
+        if target.requires_grad:
+            gt = g * (p * (t - x + 1)) if log_target else g * xp.where(positive, log_t + 1 - x, -x)
+        return gx, gt
+
+    losses = Tensor.from_op(loss, (input, target), grad_fn, op)
+    if reduction == "batchmean":
+        total = sum(losses)
+        return total if input.ndim == 0 else _divide(total, numpy.asarray(input.shape[0], dtype=input.dtype))
+    return _reduce(losses, reduction)
+
+
+def _huber(diff: Tensor, delta: float, divide: bool) -> Tensor:
+    """0.5 d^2 (/ delta when divide) inside |d| < delta, the matching straight line outside;
+    the gradient is d (/ delta) inside and +-delta (or +-1) outside."""
+    xp = array_module(diff.data)
+    d = diff.data
+    inside = xp.abs(d) < delta
+    if divide:
+        y = xp.where(inside, 0.5 * d * d / delta, xp.abs(d) - 0.5 * delta)
+        return Tensor.from_op(y, (diff,), lambda g: (g * xp.where(inside, d / delta, xp.sign(d)),), "smooth_l1")
+    y = xp.where(inside, 0.5 * d * d, delta * (xp.abs(d) - 0.5 * delta))
+    return Tensor.from_op(y, (diff,), lambda g: (g * xp.where(inside, d, delta * xp.sign(d)),), "huber")
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | None = None,
+                                     size_average: bool | None = None, reduce: bool | None = None,
                                      reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
     """Sigmoid plus binary cross-entropy in one stable step, for targets in [0, 1].
 
@@ -95,8 +227,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | Non
     which is -w (pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))). Gradients:
         d/dx = w ((1 + (pw - 1) t) sigmoid(x) - pw t)      d/dt = w ((pw - 1) sp(-x) - x)
     """
-    _check_reduction("binary_cross_entropy_with_logits", reduction)
     op = "binary_cross_entropy_with_logits"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
     target = as_tensor(target, input)
     _check_same_shape(op, input, target)
     check_same_dtype(op, input=input, target=target, weight=weight, pos_weight=pos_weight)
@@ -245,6 +377,43 @@ def _batched(op: str, input: Tensor, target: Tensor, ignore_index: int):
     if squeeze:
         return reshape(input, (1, n_classes)), xp.reshape(targets, (1,)), True
     return input, targets, False
+
+
+def _legacy_reduction(op: str, size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """PyTorch's deprecated size_average / reduce pair, when given, overrides reduction."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        return "none" if not reduce else "mean" if size_average else "sum"
+    _check_reduction(op, reduction)
+    return reduction
+
+
+def _paired_target(op: str, input: Tensor, target, weight: Tensor | None) -> Tensor:
+    """target as a tensor of input's shape and dtype; weight (if any) of input's shape."""
+    target = as_tensor(target, input)
+    _check_same_shape(op, input, target)
+    check_same_dtype(op, input=input, target=target, weight=weight)
+    if weight is not None and weight.shape != input.shape:
+        raise ValueError(f"{op}: weight shape {weight.shape} must match input shape {input.shape}")
+    return target
+
+
+def _weighted_reduce(losses: Tensor, weight: Tensor | None, reduction: str, by_weight_sum: bool) -> Tensor:
+    """Reduce losses * weight; 'mean' divides by the summed weights when by_weight_sum. Here,
+    unlike the class weights, weight is differentiable, as in PyTorch."""
+    if weight is None:
+        return _reduce(losses, reduction)
+    weighted = mul(losses, weight)
+    if reduction == "mean" and by_weight_sum:
+        return div(sum(weighted), sum(weight))
+    return _reduce(weighted, reduction)
+
+
+def _non_negative(op: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+        raise ValueError(f"{op}: {name} must be a non-negative number, got {name}={value!r}")
+    return float(value)
 
 
 def _check_reduction(op: str, reduction: str) -> None:

@@ -23,6 +23,7 @@ from ..backend import array_module, parallel_for
 from ..tensor import Tensor
 from .args import check_same_dtype
 from .basic import add, mul, reshape
+from .pad import pad
 
 
 def normalize(x: Tensor, axes: tuple[int, ...], eps: float) -> tuple[Tensor, object, object]:
@@ -52,6 +53,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     normalise. momentum=None (a cumulative average) needs a batch count, which belongs to
     nn.BatchNorm, so here it is an error, as in torch.nn.functional.
     """
+    if input.ndim == 1 and input.numel() == 0:  # PyTorch returns the empty input as it is
+        return Tensor.from_op(input.data.copy(), (input,), lambda g: (g,), "batch_norm")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C, *) with at least 2 dims, got shape {input.shape}")
     if momentum is None or isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
@@ -68,9 +71,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     shape = (1, channels) + (1,) * (input.ndim - 2)
     if training:
         count = input.numel() // max(channels, 1)
-        if count <= 1:
+        if count == 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {input.shape}")
+        if count == 0:  # an empty batch: an empty output, running statistics untouched (as PyTorch)
+            return _affine(Tensor.from_op(input.data.copy(), (input,), lambda g: (g,), "batch_norm"),
+                           weight, bias, shape)
         y, mean, var = _batch_norm_training(input, weight, bias, float(eps))
         if running_mean is not None:
             running_mean.data[...] = momentum * mean.reshape(channels) + (1 - momentum) * running_mean.data
@@ -187,6 +193,72 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     xhat, _, _ = normalize(grouped, (2,), eps)
     shape = (1, channels) + (1,) * (input.ndim - 2)
     return _affine(reshape(xhat, input.shape), weight, bias, shape)
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
+                  weight: Tensor | None = None, bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel of each sample of (N, C, *) over its spatial dims alone.
+
+    With use_input_stats (the default) the sample's own statistics normalise, and
+    running_mean/running_var (if given) are updated in place with their means over the
+    batch (unbiased variances), as PyTorch does; otherwise the running statistics normalise.
+    weight and bias are per channel.
+    """
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: input must be (N, C, *) with at least one spatial dim, "
+                         f"got shape {input.shape}")
+    channels = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"instance_norm: {name} must have shape ({channels},) for input of shape "
+                             f"{input.shape}, got {t.shape}")
+    check_same_dtype("instance_norm", input=input, weight=weight, bias=bias)
+    shape = (1, channels) + (1,) * (input.ndim - 2)
+    axes = tuple(range(2, input.ndim))
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: running_mean and running_var are needed when use_input_stats=False")
+        xp = array_module(input.data)
+        mean = running_mean.data.reshape(shape).astype(input.dtype, copy=False)
+        inv_std = 1 / xp.sqrt(running_var.data.reshape(shape).astype(input.dtype, copy=False) + float(eps))
+        return _affine(mul(input - Tensor(mean), Tensor(inv_std)), weight, bias, shape)
+    count = math.prod(input.shape[2:])
+    if count == 1:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element when training, got input "
+                         f"of shape {input.shape}")
+    xhat, mean, var = normalize(input, axes, eps)
+    momentum = float(momentum)
+    if running_mean is not None:
+        batch_mean = mean.reshape(input.shape[:2]).mean(axis=0)
+        running_mean.data[...] = momentum * batch_mean + (1 - momentum) * running_mean.data
+    if running_var is not None:
+        batch_var = var.reshape(input.shape[:2]).mean(axis=0) * (count / (count - 1))
+        running_var.data[...] = momentum * batch_var + (1 - momentum) * running_var.data
+    return _affine(xhat, weight, bias, shape)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """x / (k + alpha * mean of x^2 over `size` neighbouring channels)^beta (AlexNet's LRN),
+    with PyTorch's window: size // 2 channels before, (size - 1) // 2 after, zeros beyond the
+    edges, and the mean dividing by size. Composed from differentiable ops."""
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ValueError(f"local_response_norm: size must be a positive int, got size={size!r}")
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: input must be (N, C, *) with at least 3 dims, got shape "
+                         f"{input.shape}")
+    if input.numel() == 0:
+        return input
+    squares = mul(input, input)
+    n, channels = input.shape[:2]
+    flat = reshape(squares, (n, channels, -1))
+    padded = pad(flat, (0, 0, size // 2, (size - 1) // 2))
+    window = padded[:, 0:channels]
+    for offset in range(1, size):
+        window = window + padded[:, offset:offset + channels]
+    average = reshape(window, input.shape) * (1.0 / size)
+    return input / (average * float(alpha) + float(k)) ** float(beta)
 
 
 def _affine(xhat: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple[int, ...]) -> Tensor:

@@ -18,12 +18,18 @@ MODES = ("constant", "reflect", "replicate", "circular")
 
 
 def _index_map(size: int, before: int, after: int, mode: str, xp):
-    """Source index for every position of the padded axis."""
+    """Source index for every position of the padded axis. Negative padding crops, as in
+    PyTorch: reflect and replicate map positions -before .. size + after - 1 of the input,
+    circular wraps around the part that is left after cropping (repeating it when the pad is
+    wider than that part; PyTorch's copy then reads memory it is writing, and its left pad
+    is undefined)."""
+    if mode == "circular":
+        start = max(-before, 0)
+        kept = size - start - max(-after, 0)
+        return start + xp.arange(-max(before, 0), kept + max(after, 0)) % kept
     positions = xp.arange(-before, size + after)
     if mode == "replicate":
         return xp.clip(positions, 0, size - 1)
-    if mode == "circular":
-        return positions % size
     period = 2 * (size - 1)  # reflect without repeating the edge pixel
     folded = xp.abs(positions) % period if period else xp.zeros_like(positions)
     return xp.where(folded >= size, period - folded, folded)
@@ -31,7 +37,7 @@ def _index_map(size: int, before: int, after: int, mode: str, xp):
 
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the last len(pad)//2 axes; pad is (last_before, last_after, second_last_before, ...),
-    as in torch.nn.functional.pad. Negative constant padding crops."""
+    as in torch.nn.functional.pad. Negative padding crops, in every mode."""
     if not isinstance(input, Tensor):
         raise TypeError(f"pad: input must be a convpool.Tensor, got {type(input).__name__}")
     pad = tuple(pad)
@@ -51,14 +57,16 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         return _constant(input, axes, pairs, 0.0 if value is None else value, xp)
     for axis, (before, after) in zip(axes, pairs, strict=True):
         size = input.shape[axis]
-        if before < 0 or after < 0:
-            raise ValueError(f"pad: negative padding {pad} is only allowed with mode='constant'")
-        limit = {"reflect": size - 1, "circular": size}.get(mode, before + after)  # replicate: any width
-        if max(before, after) > limit or size == 0:
+        kept = size - max(-before, 0) - max(-after, 0)  # what is left after negative padding crops
+        if size == 0 or size + before + after <= 0 or (mode == "circular" and kept <= 0):
+            raise ValueError(f"pad: {mode} padding {pad} would leave dimension {axis} of input shape "
+                             f"{input.shape} empty (dimension {axis} has size {size})")
+        # reflect reads the input itself; circular wraps at most once; replicate any width
+        limit = {"reflect": size - 1, "circular": size}.get(mode, max(before, after))
+        if max(before, after) > limit:
             rule = "smaller than" if mode == "reflect" else "at most"
-            raise ValueError(f"pad: {mode} padding must be {rule} the input size along the padded "
-                             f"dimension, got pad={pad} for input shape {input.shape} (dimension {axis} "
-                             f"has size {size})")
+            raise ValueError(f"pad: {mode} padding must be {rule} the input size along the padded dimension, "
+                             f"got pad={pad} for input shape {input.shape} (dimension {axis} has size {size})")
     y = input
     for axis, (before, after) in zip(axes, pairs, strict=True):
         y = _gather(y, axis, _index_map(y.shape[axis], before, after, mode, xp), xp)
