@@ -159,19 +159,21 @@ def squeezenet1_1(num_classes: int = 1000) -> SqueezeNet:
 
 # ----- VGG-11 with batch norm ---------------------------------------------------------------
 class VGG(nn.Module):
-    def __init__(self, features: nn.Module, num_classes: int = 1000):
+    """hidden: the classifier's width (torchvision: 4096; tests take less to keep the files small)."""
+
+    def __init__(self, features: nn.Module, num_classes: int = 1000, hidden: int = 4096):
         super().__init__()
         self.features = features
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(0.5),
-                                        nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(0.5),
-                                        nn.Linear(4096, num_classes))
+        self.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, hidden), nn.ReLU(True), nn.Dropout(0.5),
+                                        nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(0.5),
+                                        nn.Linear(hidden, num_classes))
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-def vgg11_bn(num_classes: int = 1000) -> VGG:
+def vgg11_bn(num_classes: int = 1000, hidden: int = 4096) -> VGG:
     layers: list[nn.Module] = []
     in_channels = 3
     for v in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"):
@@ -180,7 +182,7 @@ def vgg11_bn(num_classes: int = 1000) -> VGG:
         else:
             layers += [nn.Conv2d(in_channels, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
             in_channels = v
-    return VGG(nn.Sequential(*layers), num_classes)
+    return VGG(nn.Sequential(*layers), num_classes, hidden)
 
 
 # ----- DenseNet -----------------------------------------------------------------------------
