@@ -1,0 +1,529 @@
+"""convpool ops as ONNX nodes, for `convpool.onnx.export`: one emitter per recorded op.
+
+An emitter gets the graph being written, the op's bound arguments (as the function was
+called, defaults filled in) and its output, writes the nodes that compute the same thing
+with the op's attributes (stride, padding, dilation, groups, ceil mode, ...) and binds the
+output tensor(s) to the produced value names. Eval-mode semantics: batch norm uses the
+running statistics, dropout is the identity. An op with no emitter, or arguments with no
+ONNX equivalent (max pooling's indices, an adaptive pool whose output does not divide the
+input), raise UnmappedOpError naming the op and the layer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy
+
+from ..ops.args import ntuple
+from ..shapes import same_padding
+from ..tensor import Tensor
+
+INT64_MAX, INT64_MIN = 2 ** 63 - 1, -(2 ** 63)
+
+
+class UnmappedOpError(ValueError):
+    """A recorded op (or its arguments) has no ONNX equivalent."""
+
+
+Emitter = Callable[[Any, dict, Any], None]
+EMITTERS: dict[str, Emitter] = {}
+
+
+def emits(*names: str):
+    def register(fn: Emitter) -> Emitter:
+        for name in names:
+            EMITTERS[name] = fn
+        return fn
+    return register
+
+
+def _spatial(graph, op: str, x: Tensor, nd: int) -> None:
+    if x.ndim != nd + 2:
+        graph.unmapped(op, f"only batched input (N, C, {'spatial, ' * nd}) exports, got shape {x.shape}")
+
+
+# ----- convolutions ------------------------------------------------------------------------
+def _conv(nd: int):
+    def emit(graph, a: dict, out: Tensor) -> None:
+        op = f"conv{nd}d"
+        x, w = a["input"], a["weight"]
+        _spatial(graph, op, x, nd)
+        kernel = w.shape[2:]
+        stride = ntuple("stride", a["stride"], nd, 1, op)
+        dilation = ntuple("dilation", a["dilation"], nd, 1, op)
+        padding = a["padding"]
+        if padding == "valid":
+            pairs = [(0, 0)] * nd
+        elif padding == "same":
+            pairs = [same_padding(k, d) for k, d in zip(kernel, dilation, strict=True)]
+        else:
+            pairs = [(p, p) for p in ntuple("padding", padding, nd, 0, op)]
+        inputs = [x, w] + ([a["bias"]] if a["bias"] is not None else [])
+        graph.node("Conv", inputs, out, kernel_shape=list(kernel), strides=list(stride), dilations=list(dilation),
+                   pads=[p[0] for p in pairs] + [p[1] for p in pairs], group=int(a["groups"]))
+    return emit
+
+
+def _conv_transpose(nd: int):
+    def emit(graph, a: dict, out: Tensor) -> None:
+        op = f"conv_transpose{nd}d"
+        x, w = a["input"], a["weight"]
+        _spatial(graph, op, x, nd)
+        padding = list(ntuple("padding", a["padding"], nd, 0, op))
+        inputs = [x, w] + ([a["bias"]] if a["bias"] is not None else [])
+        graph.node("ConvTranspose", inputs, out, kernel_shape=list(w.shape[2:]),
+                   strides=list(ntuple("stride", a["stride"], nd, 1, op)),
+                   dilations=list(ntuple("dilation", a["dilation"], nd, 1, op)), pads=padding + padding,
+                   output_padding=list(ntuple("output_padding", a["output_padding"], nd, 0, op)),
+                   group=int(a["groups"]))
+    return emit
+
+
+for _nd in (1, 2, 3):
+    EMITTERS[f"conv{_nd}d"] = _conv(_nd)
+    EMITTERS[f"conv_transpose{_nd}d"] = _conv_transpose(_nd)
+
+
+# ----- pooling -----------------------------------------------------------------------------
+def _pool_attributes(op: str, a: dict, nd: int) -> dict:
+    kernel = ntuple("kernel_size", a["kernel_size"], nd, 1, op)
+    stride = kernel if a.get("stride") in (None, ()) else ntuple("stride", a["stride"], nd, 1, op)
+    padding = list(ntuple("padding", a.get("padding", 0), nd, 0, op))
+    return {"kernel_shape": list(kernel), "strides": list(stride), "pads": padding + padding,
+            "ceil_mode": int(bool(a.get("ceil_mode", False)))}
+
+
+def _max_pool(nd: int):
+    def emit(graph, a: dict, out) -> None:
+        op = f"max_pool{nd}d"
+        _spatial(graph, op, a["input"], nd)
+        if a["return_indices"]:
+            graph.unmapped(op, "return_indices=True (ONNX's MaxPool indices are flat over the whole tensor)")
+        attrs = _pool_attributes(op, a, nd)
+        attrs["dilations"] = list(ntuple("dilation", a["dilation"], nd, 1, op))
+        graph.node("MaxPool", [a["input"]], out, **attrs)
+    return emit
+
+
+def _avg_pool(nd: int):
+    def emit(graph, a: dict, out) -> None:
+        op = f"avg_pool{nd}d"
+        _spatial(graph, op, a["input"], nd)
+        if a.get("divisor_override") is not None:
+            graph.unmapped(op, f"divisor_override={a['divisor_override']}")
+        attrs = _pool_attributes(op, a, nd)
+        attrs["count_include_pad"] = int(bool(a["count_include_pad"]))
+        graph.node("AveragePool", [a["input"]], out, **attrs)
+    return emit
+
+
+def _lp_pool(nd: int):
+    def emit(graph, a: dict, out) -> None:
+        """convpool's (and PyTorch's) definition: (window sum of x**p) ** (1/p)."""
+        op = f"lp_pool{nd}d"
+        x, p = a["input"], float(a["norm_type"])
+        _spatial(graph, op, x, nd)
+        attrs = _pool_attributes(op, a, nd)
+        attrs["count_include_pad"] = 1
+        powered = graph.node("Pow", [x, graph.scalar(p, x)])
+        mean = graph.node("AveragePool", [powered], **attrs)
+        total = graph.node("Mul", [mean, graph.scalar(float(math.prod(attrs["kernel_shape"])), x)])
+        graph.node("Pow", [total, graph.scalar(1.0 / p, x)], out)
+    return emit
+
+
+def _adaptive(kind: str, nd: int):
+    def emit(graph, a: dict, out) -> None:
+        op = f"adaptive_{kind}_pool{nd}d"
+        x = a["input"]
+        _spatial(graph, op, x, nd)
+        if kind == "max" and a.get("return_indices"):
+            graph.unmapped(op, "return_indices=True")
+        sizes = x.shape[2:]
+        target = (out[0] if isinstance(out, tuple) else out).shape[2:]
+        if all(o == 1 for o in target):
+            graph.node("GlobalAveragePool" if kind == "avg" else "GlobalMaxPool", [x], out)
+            return
+        if any(n % o for n, o in zip(sizes, target, strict=True)):
+            graph.unmapped(op, f"output size {target} does not divide the input size {sizes} (ONNX pools have fixed "
+                               f"windows)")
+        kernel = [n // o for n, o in zip(sizes, target, strict=True)]
+        graph.node("AveragePool" if kind == "avg" else "MaxPool", [x], out, kernel_shape=kernel, strides=kernel)
+    return emit
+
+
+for _nd in (1, 2, 3):
+    EMITTERS[f"max_pool{_nd}d"] = _max_pool(_nd)
+    EMITTERS[f"avg_pool{_nd}d"] = _avg_pool(_nd)
+for _nd in (1, 2):
+    EMITTERS[f"lp_pool{_nd}d"] = _lp_pool(_nd)
+    EMITTERS[f"adaptive_avg_pool{_nd}d"] = _adaptive("avg", _nd)
+    EMITTERS[f"adaptive_max_pool{_nd}d"] = _adaptive("max", _nd)
+
+
+# ----- activations -----------------------------------------------------------------------
+def _simple(op_type: str):
+    def emit(graph, a: dict, out) -> None:
+        graph.node(op_type, [a["input"] if "input" in a else a["a"]], out)
+    return emit
+
+
+for _name, _op in (("relu", "Relu"), ("sigmoid", "Sigmoid"), ("tanh", "Tanh"), ("neg", "Neg"), ("abs", "Abs"),
+                   ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt")):
+    EMITTERS[_name] = _simple(_op)
+
+
+@emits("leaky_relu")
+def _leaky_relu(graph, a: dict, out) -> None:
+    graph.node("LeakyRelu", [a["input"]], out, alpha=float(a["negative_slope"]))
+
+
+@emits("elu")
+def _elu(graph, a: dict, out) -> None:
+    graph.node("Elu", [a["input"]], out, alpha=float(a["alpha"]))
+
+
+@emits("silu")
+def _silu(graph, a: dict, out) -> None:
+    graph.node("Mul", [a["input"], graph.node("Sigmoid", [a["input"]])], out)
+
+
+@emits("gelu")
+def _gelu(graph, a: dict, out) -> None:
+    x = a["input"]
+    if a["approximate"] == "tanh":  # x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        cube = graph.node("Mul", [graph.node("Mul", [x, x]), x])
+        inner = graph.node("Add", [x, graph.node("Mul", [cube, graph.scalar(0.044715, x)])])
+        t = graph.node("Tanh", [graph.node("Mul", [inner, graph.scalar(math.sqrt(2 / math.pi), x)])])
+    else:  # x/2 (1 + erf(x / sqrt 2))
+        t = graph.node("Erf", [graph.node("Mul", [x, graph.scalar(1 / math.sqrt(2), x)])])
+    one_plus = graph.node("Add", [t, graph.scalar(1.0, x)])
+    graph.node("Mul", [graph.node("Mul", [x, graph.scalar(0.5, x)]), one_plus], out)
+
+
+@emits("softmax", "log_softmax")
+def _softmax(graph, a: dict, out) -> None:
+    op_type = "Softmax" if graph.current_op == "softmax" else "LogSoftmax"
+    graph.node(op_type, [a["input"]], out, axis=int(a["dim"]) % a["input"].ndim)
+
+
+@emits("dropout", "dropout1d", "dropout2d")
+def _dropout(graph, a: dict, out) -> None:
+    if a["training"] and a["p"] != 0:
+        graph.unmapped(graph.current_op, "dropout in training mode (export runs the model in eval mode)")
+    graph.alias(out, a["input"])
+
+
+# ----- linear and normalisation ----------------------------------------------------------
+@emits("linear")
+def _linear(graph, a: dict, out) -> None:
+    x, w, b = a["input"], a["weight"], a["bias"]
+    if x.ndim == 2:
+        graph.node("Gemm", [x, w] + ([b] if b is not None else []), out, transB=1)
+        return
+    product = graph.node("MatMul", [x, graph.node("Transpose", [w], perm=[1, 0])])
+    if b is None:
+        graph.alias_name(out, product)
+    else:
+        graph.node("Add", [product, b], out)
+
+
+@emits("batch_norm")
+def _batch_norm(graph, a: dict, out) -> None:
+    x = a["input"]
+    if a["training"] or a["running_mean"] is None:
+        graph.unmapped("batch_norm", "batch statistics (training=True or no running statistics); export runs in "
+                                     "eval mode with running statistics")
+    channels = x.shape[1]
+    weight = a["weight"] if a["weight"] is not None else graph.constant(numpy.ones(channels, x.dtype))
+    bias = a["bias"] if a["bias"] is not None else graph.constant(numpy.zeros(channels, x.dtype))
+    graph.node("BatchNormalization", [x, weight, bias, a["running_mean"], a["running_var"]], out,
+               epsilon=float(a["eps"]))
+
+
+@emits("layer_norm")
+def _layer_norm(graph, a: dict, out) -> None:
+    x = a["input"]
+    shape = (a["normalized_shape"],) if isinstance(a["normalized_shape"], int) else tuple(a["normalized_shape"])
+    if graph.opset < 17:
+        graph.unmapped("layer_norm", f"LayerNormalization needs opset 17 or later, exporting opset {graph.opset}")
+    weight = a["weight"] if a["weight"] is not None else graph.constant(numpy.ones(shape, x.dtype))
+    bias = a["bias"] if a["bias"] is not None else graph.constant(numpy.zeros(shape, x.dtype))
+    graph.node("LayerNormalization", [x, weight, bias], out, axis=-len(shape), epsilon=float(a["eps"]))
+
+
+@emits("group_norm")
+def _group_norm(graph, a: dict, out) -> None:
+    """(N, C, *) -> (N, G, -1), instance norm per group, back to the input's shape, then the per-channel affine."""
+    x, groups = a["input"], int(a["num_groups"])
+    grouped = graph.node("Reshape", [x, graph.constant(numpy.array([0, groups, -1], numpy.int64))])
+    normed = graph.node("InstanceNormalization", [grouped, graph.constant(numpy.ones(groups, x.dtype)),
+                                                  graph.constant(numpy.zeros(groups, x.dtype))],
+                        epsilon=float(a["eps"]))
+    y = graph.node("Reshape", [normed, graph.node("Shape", [x])])
+    per_channel = numpy.array([-1] + [1] * (x.ndim - 2), numpy.int64)
+    if a["weight"] is not None:
+        y = graph.node("Mul", [y, graph.node("Reshape", [a["weight"], graph.constant(per_channel)])])
+    if a["bias"] is not None:
+        y = graph.node("Add", [y, graph.node("Reshape", [a["bias"], graph.constant(per_channel)])])
+    graph.alias_name(out, y)
+
+
+@emits("pad")
+def _pad(graph, a: dict, out) -> None:
+    x, pad = a["input"], list(a["pad"])
+    mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[a["mode"]]
+    if mode == "wrap" and graph.opset < 19:
+        graph.unmapped("pad", f"circular padding needs opset 19 (Pad mode 'wrap'), exporting opset {graph.opset}")
+    begins, ends = [0] * x.ndim, [0] * x.ndim
+    for i in range(len(pad) // 2):
+        axis = x.ndim - 1 - i
+        begins[axis], ends[axis] = pad[2 * i], pad[2 * i + 1]
+    inputs = [x, graph.constant(numpy.array(begins + ends, numpy.int64))]
+    if mode == "constant":
+        value = 0.0 if a["value"] is None else float(a["value"])
+        inputs.append(graph.constant(numpy.array(value, x.dtype)))
+    graph.node("Pad", inputs, out, mode=mode)
+
+
+# ----- arithmetic --------------------------------------------------------------------------
+def _binary(op_type: str):
+    def emit(graph, a: dict, out) -> None:
+        left, right = a["a"], a["b"]
+        like = left if isinstance(left, Tensor) else right
+        graph.node(op_type, [graph.operand(left, like), graph.operand(right, like)], out)
+    return emit
+
+
+for _name, _op in (("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Div"), ("pow", "Pow"),
+                   ("matmul", "MatMul")):
+    EMITTERS[_name] = _binary(_op)
+
+
+@emits("compare")
+def _compare(graph, a: dict, out) -> None:
+    left, right = a["a"], a["b"]
+    like = left if isinstance(left, Tensor) else right
+    inputs = [graph.operand(left, like), graph.operand(right, like)]
+    how = a["how"]
+    if how == "ne":
+        graph.node("Not", [graph.node("Equal", inputs)], out)
+    else:
+        graph.node({"eq": "Equal", "lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual"}[how],
+                   inputs, out)
+
+
+@emits("where")
+def _where(graph, a: dict, out) -> None:
+    like = a["a"] if isinstance(a["a"], Tensor) else a["b"]
+    condition = a["condition"]
+    if not isinstance(condition, Tensor):
+        condition = graph.constant(numpy.asarray(condition, dtype=bool))
+    elif condition.dtype != numpy.bool_:
+        condition = graph.node("Cast", [condition], to=9)
+    graph.node("Where", [condition, graph.operand(a["a"], like), graph.operand(a["b"], like)], out)
+
+
+@emits("clamp")
+def _clamp(graph, a: dict, out) -> None:
+    x = a["a"]
+    low = "" if a["min"] is None else graph.constant(numpy.array(a["min"], out.dtype))
+    high = "" if a["max"] is None else graph.constant(numpy.array(a["max"], out.dtype))
+    graph.node("Clip", [x, low, high], out)
+
+
+@emits("cast")
+def _cast(graph, a: dict, out) -> None:
+    import onnx
+
+    if out is a["a"]:
+        graph.alias(out, a["a"])
+        return
+    graph.node("Cast", [a["a"]], out, to=onnx.helper.np_dtype_to_tensor_dtype(out.dtype))
+
+
+# ----- reductions --------------------------------------------------------------------------
+def _axes(dim, ndim: int) -> list[int] | None:
+    if dim is None:
+        return None
+    dims = [dim] if isinstance(dim, int | numpy.integer) else list(dim)
+    return sorted({int(d) % ndim for d in dims})
+
+
+def _reduce(graph, op_type: str, x: Tensor, axes: list[int] | None, keep: bool, out) -> str:
+    attrs: dict[str, Any] = {"keepdims": int(keep)}
+    inputs: list[Any] = [x]
+    if axes is not None:
+        axes_input = op_type == "ReduceSum" or graph.opset >= 18
+        if axes_input:
+            inputs.append(graph.constant(numpy.array(axes, numpy.int64)))
+        else:
+            attrs["axes"] = axes
+    return graph.node(op_type, inputs, out, **attrs)
+
+
+@emits("sum", "mean")
+def _sum_mean(graph, a: dict, out) -> None:
+    x = a["a"]
+    _reduce(graph, "ReduceSum" if graph.current_op == "sum" else "ReduceMean", x, _axes(a["dim"], x.ndim),
+            bool(a["keepdim"]), out)
+
+
+@emits("max", "min")
+def _max_min(graph, a: dict, out) -> None:
+    x, largest = a["a"], graph.current_op == "max"
+    if a["dim"] is None:
+        _reduce(graph, "ReduceMax" if largest else "ReduceMin", x, None, False, out)
+        return
+    axis = int(a["dim"]) % x.ndim
+    values, indices = out
+    _reduce(graph, "ReduceMax" if largest else "ReduceMin", x, [axis], bool(a["keepdim"]), values)
+    graph.node("ArgMax" if largest else "ArgMin", [x], indices, axis=axis, keepdims=int(bool(a["keepdim"])))
+
+
+@emits("argmax")
+def _argmax(graph, a: dict, out) -> None:
+    x = a["a"]
+    if a["dim"] is None:
+        flat = graph.node("Reshape", [x, graph.constant(numpy.array([-1], numpy.int64))])
+        graph.node("ArgMax", [flat], out, axis=0, keepdims=0)
+        return
+    graph.node("ArgMax", [x], out, axis=int(a["dim"]) % x.ndim, keepdims=int(bool(a["keepdim"])))
+
+
+# ----- shapes ------------------------------------------------------------------------------
+def _target_shape(graph, x: Tensor, shape) -> numpy.ndarray:
+    """The Reshape target; with a dynamic batch a kept leading batch dimension becomes 0 (copy it)."""
+    target = [int(n) for n in shape]
+    if graph.dynamic_batch and x.ndim and target and target[0] == x.shape[0] and graph.is_batched(x):
+        target[0] = 0
+    return numpy.array(target, numpy.int64)
+
+
+@emits("reshape")
+def _reshape(graph, a: dict, out) -> None:
+    graph.node("Reshape", [a["a"], graph.constant(_target_shape(graph, a["a"], out.shape))], out)
+
+
+@emits("flatten")
+def _flatten(graph, a: dict, out) -> None:
+    x = a["a"]
+    if x.ndim == 0:
+        graph.node("Reshape", [x, graph.constant(numpy.array([1], numpy.int64))], out)
+        return
+    start, end = int(a["start_dim"]) % x.ndim, int(a["end_dim"]) % x.ndim
+    if end == x.ndim - 1 and start >= 1:
+        shape = [0] * start + [-1]
+    elif end == x.ndim - 1:
+        shape = [-1]
+    else:
+        shape = [0] * start + [-1] + list(x.shape[end + 1:])
+    graph.node("Reshape", [x, graph.constant(numpy.array(shape, numpy.int64))], out)
+
+
+@emits("permute")
+def _permute(graph, a: dict, out) -> None:
+    graph.node("Transpose", [a["a"]], out, perm=[int(d) % a["a"].ndim for d in a["dims"]])
+
+
+@emits("transpose")
+def _transpose(graph, a: dict, out) -> None:
+    perm = list(range(a["a"].ndim))
+    d0, d1 = int(a["dim0"]) % a["a"].ndim, int(a["dim1"]) % a["a"].ndim
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    graph.node("Transpose", [a["a"]], out, perm=perm)
+
+
+@emits("unsqueeze")
+def _unsqueeze(graph, a: dict, out) -> None:
+    axis = int(a["dim"]) % out.ndim
+    graph.node("Unsqueeze", [a["a"], graph.constant(numpy.array([axis], numpy.int64))], out)
+
+
+@emits("squeeze")
+def _squeeze(graph, a: dict, out) -> None:
+    x = a["a"]
+    axes = [i for i, n in enumerate(x.shape) if n == 1] if a["dim"] is None else _axes(a["dim"], x.ndim)
+    axes = [i for i in axes if x.shape[i] == 1]
+    if not axes:
+        graph.alias(out, x)
+        return
+    graph.node("Squeeze", [x, graph.constant(numpy.array(axes, numpy.int64))], out)
+
+
+@emits("expand")
+def _expand(graph, a: dict, out) -> None:
+    x = a["a"]
+    lead = out.ndim - x.ndim
+    shape = [1 if i >= lead and x.shape[i - lead] == n else n for i, n in enumerate(out.shape)]
+    graph.node("Expand", [x, graph.constant(numpy.array(shape, numpy.int64))], out)
+
+
+@emits("cat")
+def _cat(graph, a: dict, out) -> None:
+    tensors = list(a["tensors"])
+    graph.node("Concat", [graph.operand(t, out) for t in tensors], out, axis=int(a["dim"]) % out.ndim)
+
+
+@emits("stack")
+def _stack(graph, a: dict, out) -> None:
+    axis = int(a["dim"]) % out.ndim
+    axes = graph.constant(numpy.array([axis], numpy.int64))
+    parts = [graph.node("Unsqueeze", [graph.operand(t, out), axes]) for t in a["tensors"]]
+    graph.node("Concat", parts, out, axis=axis)
+
+
+@emits("getitem")
+def _getitem(graph, a: dict, out) -> None:
+    x, index = a["a"], a["index"]
+    index = index if isinstance(index, tuple) else (index,)
+    if any(i is Ellipsis for i in index):
+        at = index.index(Ellipsis)
+        fill = x.ndim - (len(index) - 1 - sum(i is None for i in index))
+        index = index[:at] + (slice(None),) * fill + index[at + 1:]
+    starts, ends, axes, steps, squeeze, unsqueeze, gathers = [], [], [], [], [], [], []
+    axis = 0  # axis of x
+    position = 0  # axis of the result before squeezing
+    for item in index:
+        if item is None:
+            unsqueeze.append(position)
+            position += 1
+            continue
+        if isinstance(item, bool) or isinstance(item, Tensor) and item.dtype == numpy.bool_:
+            graph.unmapped("getitem", "boolean-mask indexing")
+        if isinstance(item, int | numpy.integer):
+            i = int(item) % x.shape[axis]
+            starts, ends, axes, steps = starts + [i], ends + [i + 1], axes + [axis], steps + [1]
+            squeeze.append(axis)
+        elif isinstance(item, slice):
+            if item != slice(None):
+                start, stop, step = item.indices(x.shape[axis])
+                if step < 0 and stop < 0:
+                    stop = INT64_MIN
+                starts, ends, axes, steps = starts + [start], ends + [stop], axes + [axis], steps + [step]
+            position += 1
+        else:
+            gathers.append((axis, numpy.asarray(item.data if isinstance(item, Tensor) else item, numpy.int64)))
+            position += 1
+        axis += 1
+    if len(gathers) > 1 or (gathers and (squeeze or unsqueeze)):
+        graph.unmapped("getitem", "advanced indexing with more than one index array (or mixed with ints or None)")
+    y: Any = x
+    if axes:
+        y = graph.node("Slice", [x, graph.constant(numpy.array(starts, numpy.int64)),
+                                 graph.constant(numpy.array(ends, numpy.int64)),
+                                 graph.constant(numpy.array(axes, numpy.int64)),
+                                 graph.constant(numpy.array(steps, numpy.int64))])
+    for g_axis, indices in gathers:
+        y = graph.node("Gather", [y, graph.constant(indices)], axis=g_axis)
+    if squeeze:
+        y = graph.node("Squeeze", [y, graph.constant(numpy.array(squeeze, numpy.int64))])
+    if unsqueeze:
+        y = graph.node("Unsqueeze", [y, graph.constant(numpy.array(unsqueeze, numpy.int64))])
+    if y is x:
+        graph.alias(out, x)
+    else:
+        graph.alias_name(out, y)

@@ -1,0 +1,252 @@
+"""convpool.onnx.export: every layer of convpool.nn, custom forwards and every shipped network,
+checked by onnx.checker (inside export) and by onnxruntime on random inputs of another batch
+size than the traced one (dynamic batch): max abs difference at most 1e-4 in float32."""
+
+from __future__ import annotations
+
+import math
+
+import numpy
+import pytest
+
+onnx = pytest.importorskip("onnx")
+onnxruntime = pytest.importorskip("onnxruntime")
+
+import convpool  # noqa: E402
+import convpool.functional as F  # noqa: E402
+import convpool.onnx as convpool_onnx  # noqa: E402
+from convpool import nn  # noqa: E402
+
+
+def _randomize(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial batch-norm statistics, so that eval-mode semantics are checked."""
+    rng = numpy.random.default_rng(seed)
+    for name, buffer in model.named_buffers():
+        if name.endswith("running_mean"):
+            buffer.data[...] = rng.standard_normal(buffer.shape) * 0.3
+        elif name.endswith("running_var"):
+            buffer.data[...] = rng.random(buffer.shape) + 0.5
+    return model
+
+
+def _check(model: nn.Module, shape, tmp_path, opset: int = convpool_onnx.DEFAULT_OPSET, trace_batch: int = 2,
+           run_batch: int = 3, seed: int = 0):
+    rng = numpy.random.default_rng(seed)
+    example = rng.standard_normal((trace_batch, *shape)).astype(numpy.float32)
+    result = convpool_onnx.export(model, convpool.tensor(example), tmp_path / "model.onnx", opset_version=opset)
+    x = rng.standard_normal((run_batch, *shape)).astype(numpy.float32)
+    model.eval()
+    with convpool.no_grad():
+        want = model(convpool.tensor(x)).numpy()
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x})[0]
+    assert got.shape == want.shape
+    difference = float(numpy.abs(got - want).max())
+    assert difference <= 1e-4, f"max abs difference {difference}"
+    return result, difference
+
+
+LAYERS = {
+    "conv1d": (lambda: nn.Conv1d(2, 4, 3, stride=2, padding=1), (2, 9)),
+    "conv1d-same-dilated-groups": (lambda: nn.Conv1d(2, 4, 4, padding="same", dilation=2, groups=2), (2, 11)),
+    "conv2d": (lambda: nn.Conv2d(3, 6, 3, stride=2, padding=(1, 2), dilation=(1, 2), groups=3), (3, 9, 10)),
+    "conv2d-same-even-kernel": (lambda: nn.Conv2d(2, 3, 4, padding="same", bias=False), (2, 7, 6)),
+    "conv2d-reflect": (lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect"), (2, 6, 6)),
+    "conv2d-replicate": (lambda: nn.Conv2d(2, 3, 3, padding=2, padding_mode="replicate"), (2, 6, 6)),
+    "conv3d": (lambda: nn.Conv3d(2, 3, 3, stride=(1, 2, 1), padding=1), (2, 4, 5, 6)),
+    "conv-transpose1d": (lambda: nn.ConvTranspose1d(2, 3, 3, stride=2, padding=1, output_padding=1), (2, 5)),
+    "conv-transpose2d": (lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2,
+                                                    dilation=1), (4, 5, 4)),
+    "conv-transpose2d-dilated": (lambda: nn.ConvTranspose2d(2, 3, 3, stride=1, padding=2, dilation=2), (2, 5, 5)),
+    "conv-transpose3d": (lambda: nn.ConvTranspose3d(2, 2, 2, stride=2), (2, 3, 3, 2)),
+    "max-pool1d": (lambda: nn.MaxPool1d(3, stride=2, padding=1), (2, 9)),
+    "max-pool2d": (lambda: nn.MaxPool2d(2), (3, 8, 8)),
+    "max-pool2d-ceil-dilated": (lambda: nn.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True),
+                                (2, 10, 9)),
+    "max-pool3d": (lambda: nn.MaxPool3d(2, stride=(1, 2, 2)), (2, 4, 6, 6)),
+    "avg-pool1d": (lambda: nn.AvgPool1d(3, stride=2, padding=1), (2, 9)),
+    "avg-pool2d": (lambda: nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (2, 9, 8)),
+    "avg-pool2d-ceil": (lambda: nn.AvgPool2d(2, ceil_mode=True), (2, 7, 7)),
+    "avg-pool3d": (lambda: nn.AvgPool3d(2, padding=1), (2, 4, 4, 5)),
+    "adaptive-avg-pool1d": (lambda: nn.AdaptiveAvgPool1d(1), (3, 7)),
+    "adaptive-avg-pool2d-global": (lambda: nn.AdaptiveAvgPool2d(1), (3, 5, 6)),
+    "adaptive-avg-pool2d-grid": (lambda: nn.AdaptiveAvgPool2d((2, 3)), (3, 4, 6)),
+    "relu": (nn.ReLU, (3, 4)),
+    "leaky-relu": (lambda: nn.LeakyReLU(0.2), (3, 4)),
+    "gelu": (nn.GELU, (3, 4)),
+    "gelu-tanh": (lambda: nn.GELU("tanh"), (3, 4)),
+    "sigmoid": (nn.Sigmoid, (3, 4)),
+    "tanh": (nn.Tanh, (3, 4)),
+    "silu": (nn.SiLU, (3, 4)),
+    "dropout": (lambda: nn.Dropout(0.5), (3, 4)),
+    "dropout1d": (lambda: nn.Dropout1d(0.5), (3, 4)),
+    "dropout2d": (lambda: nn.Dropout2d(0.5), (3, 4, 4)),
+    "linear": (lambda: nn.Linear(5, 3), (5,)),
+    "linear-3d-input": (lambda: nn.Linear(5, 3, bias=False), (4, 5)),
+    "identity": (nn.Identity, (3, 4)),
+    "flatten": (nn.Flatten, (2, 3, 4)),
+    "flatten-middle": (lambda: nn.Flatten(1, 2), (2, 3, 4)),
+    "batch-norm1d-2d-input": (lambda: nn.BatchNorm1d(5), (5,)),
+    "batch-norm1d-3d-input": (lambda: nn.BatchNorm1d(3), (3, 6)),
+    "batch-norm2d": (lambda: nn.BatchNorm2d(3, eps=1e-3), (3, 4, 5)),
+    "batch-norm2d-no-affine": (lambda: nn.BatchNorm2d(3, affine=False), (3, 4, 5)),
+    "batch-norm3d": (lambda: nn.BatchNorm3d(2), (2, 3, 4, 3)),
+    "layer-norm": (lambda: nn.LayerNorm([4, 5]), (3, 4, 5)),
+    "layer-norm-no-affine": (lambda: nn.LayerNorm(5, elementwise_affine=False), (3, 5)),
+    "group-norm": (lambda: nn.GroupNorm(2, 6), (6, 4, 3)),
+}
+
+
+def test_every_layer_of_convpool_nn_is_covered():
+    layer_classes = {name for name in nn.__all__ if isinstance(getattr(nn, name), type)
+                     and issubclass(getattr(nn, name), nn.Module)} - {"Module", "Sequential", "ModuleList"}
+    covered = {type(build()).__name__ for build, _ in LAYERS.values()}
+    assert layer_classes <= covered, f"layers without an export test: {sorted(layer_classes - covered)}"
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layer_matches_onnxruntime(tmp_path, name):
+    build, shape = LAYERS[name]
+    convpool.manual_seed(0)
+    layer = _randomize(build())
+    for p in layer.parameters():  # affine terms away from 1 and 0
+        p.data[...] = p.data + numpy.random.default_rng(1).standard_normal(p.shape).astype(p.dtype) * 0.1
+    _check(layer, shape, tmp_path)
+
+
+def test_circular_padding_exports_at_opset_19(tmp_path):
+    convpool.manual_seed(0)
+    layer = nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular")
+    _check(layer, (2, 5, 6), tmp_path, opset=19)
+    with pytest.raises(convpool_onnx.UnmappedOpError, match=r"op 'pad' in layer <model> \(Conv2d\) .*opset 19"):
+        convpool_onnx.export(layer, convpool.randn(1, 2, 5, 6), tmp_path / "old.onnx", opset_version=17)
+
+
+class Custom(nn.Module):
+    """Plain-Python forward: residual addition, concatenation, scalar arithmetic, reshape,
+    transpose, slicing, reductions and functional calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.branch = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU())
+        self.head = nn.Linear(5 * 2 * 2, 4)
+
+    def forward(self, x):
+        y = x + self.conv(x)  # residual
+        y = convpool.cat([y, self.branch(y)], 1)  # (N, 5, H, W)
+        y = y * 0.5 - 1.0 / (1.0 + y.abs())
+        y = F.max_pool2d(F.pad(y, (0, 1, 1, 0)), 2)  # asymmetric padding
+        y = y[:, :, 1:, ::2]  # (N, 5, 2, 2)
+        z = y.reshape(y.shape[0], -1)  # flatten by reshape
+        z = self.head(z) + z.mean(1, keepdim=True) + z.max(1, keepdim=True)[0]
+        w = z.permute(1, 0).transpose(0, 1)
+        w = F.log_softmax(w, dim=1) + F.softmax(w ** 2, dim=-1).sqrt()
+        return w.unsqueeze(1).squeeze(1) * 2
+
+
+class Stacked(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(convpool.ones(4) * 1.5)
+
+    def forward(self, x):
+        a = x.sum(2) * self.scale
+        b = x[..., 0].clamp(-0.5, 0.5)
+        c = convpool.where(x[:, :, 1] > 0, x[:, :, 1], -x[:, :, 1].exp())
+        return convpool.stack([a, b, c], 1).flatten(1) + F.lp_pool1d(x.transpose(1, 2), 2.0, 2).flatten(1).sum(1,
+                                                                                                                keepdim=True)
+
+
+@pytest.mark.parametrize("build,shape", [(Custom, (3, 6, 6)), (Stacked, (4, 2))], ids=["custom", "stacked"])
+def test_custom_forward_matches_onnxruntime(tmp_path, build, shape):
+    convpool.manual_seed(0)
+    _check(build(), shape, tmp_path)
+
+
+def _model_input_shape(config: dict) -> tuple[int, ...]:
+    spec = config.get("input", {})
+    if spec.get("kind") == "spectrogram":
+        front = spec["front_end"]
+        return (1, front["n_mels"], front["length"] // front["hop_length"] + 1)
+    if spec.get("kind") == "waveform":
+        return (1, spec["front_end"]["length"] if "front_end" in spec else 8000)
+    size = config["image_size"]
+    return (config["in_channels"], size, size)
+
+
+@pytest.mark.parametrize("name", sorted(convpool.models.PRETRAINED))
+def test_shipped_pretrained_network_matches_onnxruntime(tmp_path, name):
+    model, config = convpool.models.pretrained(name)
+    result, _ = _check(model, _model_input_shape(config), tmp_path)
+    assert result.outputs[0][1] == ("batch", config["num_classes"])
+
+
+@pytest.mark.parametrize("name", convpool.models.names())
+def test_every_architecture_matches_onnxruntime(tmp_path, name):
+    convpool.manual_seed(0)
+    kind = convpool.models.input_kind(name)
+    if kind == "waveform":
+        model, shape = convpool.models.build(name, in_channels=1, num_classes=10, image_size=8000), (1, 8000)
+    elif kind == "spectrogram":
+        model, shape = convpool.models.build(name, in_channels=1, num_classes=10, image_size=40), (1, 40, 101)
+    else:
+        in_channels, size = (3, 32) if name in ("resnet-cifar", "fast-cnn") else (1, 28)
+        model = convpool.models.build(name, in_channels=in_channels, num_classes=10, image_size=size)
+        shape = (in_channels, size, size)
+    _check(_randomize(model), shape, tmp_path, trace_batch=1, run_batch=2)
+
+
+def test_preprocessing_takes_raw_pixels(tmp_path):
+    convpool.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten())
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+    raw = numpy.random.default_rng(0).integers(0, 256, (2, 3, 5, 5)).astype(numpy.float32)
+    convpool_onnx.export(model, convpool.tensor(raw), tmp_path / "pre.onnx",
+                         preprocessing={"scale": 1 / 255, "mean": mean, "std": std})
+    normalised = (raw / 255 - numpy.array(mean, numpy.float32).reshape(1, 3, 1, 1)) / numpy.array(
+        std, numpy.float32).reshape(1, 3, 1, 1)
+    with convpool.no_grad():
+        want = model.eval()(convpool.tensor(normalised.astype(numpy.float32))).numpy()
+    session = onnxruntime.InferenceSession(str(tmp_path / "pre.onnx"), providers=["CPUExecutionProvider"])
+    numpy.testing.assert_allclose(session.run(None, {"input": raw})[0], want, atol=1e-4)
+
+
+class _ReturnsIndices(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.Sequential(nn.Conv2d(1, 1, 1))
+
+    def forward(self, x):
+        return F.max_pool2d(self.pool(x), 2, return_indices=True)[1].float()
+
+
+def test_op_without_mapping_names_op_and_layer(tmp_path):
+    with pytest.raises(convpool_onnx.UnmappedOpError,
+                       match=r"op .max_pool2d. in layer <model> \(_ReturnsIndices\) has no ONNX mapping: return_"):
+        convpool_onnx.export(_ReturnsIndices(), convpool.randn(1, 1, 4, 4), tmp_path / "x.onnx")
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(3))
+    with pytest.raises(convpool_onnx.UnmappedOpError, match=r"'adaptive_avg_pool2d' in layer 1 \(AdaptiveAvgPool2d\)"):
+        convpool_onnx.export(model, convpool.randn(1, 1, 6, 6), tmp_path / "y.onnx")
+    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "y.onnx").exists()
+
+
+def test_recording_restores_every_function(tmp_path):
+    before = (F.conv2d, convpool.cat, convpool.ops.basic.add, convpool.Tensor.__add__, nn.Module.__call__)
+    with pytest.raises(convpool_onnx.UnmappedOpError):
+        convpool_onnx.export(_ReturnsIndices(), convpool.randn(1, 1, 4, 4), tmp_path / "x.onnx")
+    after = (F.conv2d, convpool.cat, convpool.ops.basic.add, convpool.Tensor.__add__, nn.Module.__call__)
+    assert all(a is b for a, b in zip(before, after, strict=True))
+    assert not hasattr(F.conv2d, "__wrapped__")
+
+
+def test_export_then_import_round_trip(tmp_path):
+    convpool.manual_seed(0)
+    model = _randomize(convpool.models.build("vgg-bn", in_channels=1, num_classes=10, image_size=28))
+    convpool_onnx.export(model, convpool.randn(2, 1, 28, 28), tmp_path / "vgg.onnx")
+    imported = convpool_onnx.load(tmp_path / "vgg.onnx")
+    x = convpool.randn(3, 1, 28, 28)
+    with convpool.no_grad():
+        numpy.testing.assert_allclose(imported(x).numpy(), model.eval()(x).numpy(), atol=1e-5)
+    assert set(dict(imported.named_parameters())) == set(dict(model.named_parameters()))
+    assert math.isfinite(float(imported(x).sum().item()))
