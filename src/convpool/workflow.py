@@ -27,6 +27,7 @@ from .data import (
 from .data.audio import AudioFrontEnd
 from .data.dataset import dataset_labels
 from .data.sources import open_split
+from .distributed import broadcast_object, is_main, main_first
 from .tensor import Tensor, no_grad
 from .train import evaluate, fit, format_confusion, per_class_table, scores_with_mirror
 from .viz.live import training_views
@@ -100,7 +101,8 @@ def make_schedule(name: str, optimizer, epochs: int, steps_per_epoch: int, lr: f
 
 
 def train_command(args) -> int:
-    train_full = load_split(args.data, "train", args.data_dir, pool="train-only")
+    with main_first(3600):  # K processes: rank 0 decodes (and caches) a folder of images, then the others read it
+        train_full = load_split(args.data, "train", args.data_dir, pool="train-only")
     model_name = args.model or ("audio-cnn2d" if train_full.images.ndim == 3 else "article-cnn")
     spec = input_spec(model_name, train_full)
     train_full = model_inputs(train_full, spec)
@@ -158,12 +160,12 @@ def train_command(args) -> int:
         model.initialise_from_data(Compose(normalise)(train_full.images[numpy.sort(sample)]))
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
     scheduler, interval = make_schedule(args.schedule, optimizer, args.epochs, len(train_loader), args.lr)
-    out = Path(args.out) if args.out else _fresh_run_folder(Path("runs"), model_name)
+    out = Path(broadcast_object(str(Path(args.out) if args.out else _fresh_run_folder(Path("runs"), model_name))))
     unit = "images" if spec["kind"] == "image" else "recordings"
     print(f"training {model_name} on {args.data}: {len(train_set)} train, "
           f"{0 if val_set is None else len(val_set)} validation {unit}; checkpoints in {out}")
-    views = training_views(model, val_loader or train_loader, out, live=args.live, port=args.live_port,
-                           plot=args.plot, title=f"{model_name} on {args.data}", epochs=args.epochs)
+    views = training_views(model, val_loader or train_loader, out, live=args.live and is_main(), port=args.live_port,
+                           plot=args.plot and is_main(), title=f"{model_name} on {args.data}", epochs=args.epochs)
     with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
         history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler, epochs=args.epochs,
                       out_dir=out, model_name=model_name, model_config=config, resume=args.resume,
@@ -180,7 +182,8 @@ def train_command(args) -> int:
         print(f"validation accuracy with mirror images (--tta){_shifted(tta_shift)} {metrics['accuracy']:.4f} "
               f"on {metrics['n']} {unit}")
     try:
-        test_set = load_split(args.data, "test", args.data_dir, pool="train-only")
+        with main_first(3600):
+            test_set = load_split(args.data, "test", args.data_dir, pool="train-only")
     except FileNotFoundError:  # a train-only source: the validation split is the measure
         return 0
     test_set = model_inputs(test_set, spec)

@@ -274,9 +274,11 @@ def main_first(seconds: float | None = None):
     world = _get()
     if world.size > 1 and world.rank != 0:
         barrier(seconds)
-    yield
-    if world.size > 1 and world.rank == 0:
-        barrier(seconds)
+    try:
+        yield
+    finally:  # also when rank 0's block raised: the others then meet the same error themselves
+        if world.size > 1 and world.rank == 0:
+            barrier(seconds)
 
 
 def _check_rank(value: int, name: str) -> None:
