@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    args.argv = argv
+    args.argv = argv  # for a command that starts itself again (--processes)
     args.given = given_options(argv)  # what the user typed, told apart from the defaults
     if args.command is None:
         from .commands import demo

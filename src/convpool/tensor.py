@@ -74,7 +74,7 @@ def _as_array(data, dtype=None, device=None):
 class Tensor:
     """An n-dimensional array that records the operations that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_grad_fn", "_name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_grad_fn", "_name", "_grad_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's operators
 
     def __init__(self, data, dtype=None, requires_grad: bool = False, device=None):
@@ -159,6 +159,8 @@ class Tensor:
                     node.grad = Tensor(backend.array_module(g).array(g, dtype=node.data.dtype, copy=True))
                 else:
                     node.grad = Tensor((node.grad.data + g).astype(node.data.dtype, copy=False))
+                for hook in getattr(node, "_grad_hooks", ()):
+                    hook(node)
                 continue
             parent_grads = node._grad_fn(g)
             for parent, pg in zip(node._parents, parent_grads, strict=True):
@@ -169,6 +171,18 @@ class Tensor:
             if not retain_graph:
                 node._grad_fn = _freed
         del grads
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Callable[[], None]:
+        """Call hook(self) in backward() each time this leaf's `.grad` has been accumulated
+        (PyTorch's name); returns a function that removes the hook. DistributedDataParallel
+        uses it to start reducing a bucket of gradients as soon as they are complete."""
+        if not self.is_leaf:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate gradients")
+        hooks = getattr(self, "_grad_hooks", None)
+        if hooks is None:
+            hooks = self._grad_hooks = []
+        hooks.append(hook)
+        return lambda: hook in hooks and hooks.remove(hook)
 
     def _topological_order(self) -> list[Tensor]:
         """Nodes that need a gradient, outputs first (iterative: deep graphs are fine)."""

@@ -11,6 +11,9 @@ checkpoint: weights and buffers, the optimizer's state and hyper-parameters, the
 the global RNG (dropout masks, made after the checkpoint in both runs), and the loader's seed;
 the loader's order and augmentations come from `set_epoch(epoch)`. So `fit(epochs=1)`, then
 `fit(epochs=2, resume=True)` gives the same weights, bit for bit, as `fit(epochs=2)`.
+
+K processes (under mpiexec): fit and evaluate shard the data and reduce the results through
+convpool.distributed.training; rank 0 alone prints and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from .distributed import training as parallel
 from .nn.module import Module
 from .optim.optimizer import Optimizer
 from .tensor import Tensor, no_grad
@@ -133,13 +137,17 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
     if run is not None and start < epochs:
         check_room(run, model, optimizer, keep_checkpoints)
     num_classes = model_config.get("num_classes")
+    step_model, train_batches = parallel.prepare(model, train_loader)  # K processes: DDP and this rank's rows
+    progress = progress and parallel.is_main()
     epoch = start
     try:
         for epoch in range(start, epochs):
             began = time.perf_counter()
             lr = float(optimizer.param_groups[0]["lr"])
-            train = _train_epoch(model, train_loader, optimizer, scheduler if scheduler_interval == "step" else None,
-                                 epoch, epochs, progress, last_good, on_step, label_smoothing)
+            train = _train_epoch(step_model, train_batches, optimizer,
+                                 scheduler if scheduler_interval == "step" else None, epoch, epochs, progress,
+                                 last_good, on_step, label_smoothing)
+            train = parallel.epoch_totals(step_model, train)
             train_seconds = time.perf_counter() - began
             val: dict[str, Any] = {}
             if val_loader is not None and ((epoch + 1) % val_every == 0 or epoch + 1 == epochs):
@@ -162,7 +170,7 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
                 "seconds": time.perf_counter() - began,
             }
             history.append(record)
-            if run is not None:
+            if run is not None and parallel.is_main():
                 last_good = save_checkpoint(
                     run, model, model_name=model_name, model_config=model_config, optimizer=optimizer,
                     scheduler=scheduler, epoch=epoch + 1, history=history,
@@ -172,7 +180,7 @@ def fit(model: Module, train_loader: Iterable, val_loader: Iterable | None = Non
                     keep=keep_checkpoints)
             if progress:
                 print(_summary(record, epochs), file=sys.stderr, flush=True)
-            if on_epoch_end is not None and on_epoch_end(record) is True:
+            if on_epoch_end is not None and parallel.agree(on_epoch_end(record) is True):
                 break
     except KeyboardInterrupt:
         newest = latest_checkpoint(run) if run is not None else None
@@ -253,6 +261,7 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
     network trained with flips. tta_shift > 0 adds copies moved that many pixels (see
     `scores_with_mirror`). The loader's batches are scored one at a time (nothing but the
     confusion matrix is kept), and a batch with a NaN or infinite input is refused."""
+    loader, shared = parallel.shard_for_evaluation(loader)  # K processes: each scores its part
     was_training = model.training
     model.eval()
     confusion = None
@@ -290,6 +299,8 @@ def evaluate(model: Module, loader: Iterable, num_classes: int | None = None, tt
         if close is not None:
             close()
         model.train(was_training)
+    if shared:
+        confusion, total_loss, n = parallel.reduce_evaluation(confusion, total_loss, n)
     if confusion is None or n == 0:
         raise ValueError("evaluate: the loader gave no batches")
     support = confusion.sum(axis=1)

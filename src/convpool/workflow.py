@@ -29,6 +29,7 @@ from .data.dataset import dataset_labels
 from .data.images import read_image  # noqa: F401  (the image reader predict, explain and the tour use)
 from .data.sources import SplitMissing, open_split
 from .data.stats import channel_stats
+from .distributed import broadcast_object, is_main, main_first
 from .input_kinds import KINDS, check_data, input_kind, kind_for_model, kind_of
 from .models import ModelConfig
 from .run_settings import apply_changes, check_new_run, resume_settings, settings_of
@@ -110,7 +111,8 @@ def train_command(args) -> int:
         check_new_run(args, Path(args.out))
     elif args.epochs < 1:
         raise ValueError(f"--epochs must be 1 or more, got {args.epochs}")
-    train_full = load_split(args.data, "train", args.data_dir, pool="train-only")
+    with main_first(3600):  # K processes: rank 0 decodes (and caches) a folder of images, then the others read it
+        train_full = load_split(args.data, "train", args.data_dir, pool="train-only")
     model_name = args.model or ("audio-cnn2d" if KINDS["spectrogram"].holds(train_full) else "article-cnn")
     kind = kind_for_model(model_name)
     check_data(kind, model_name, train_full)
@@ -174,15 +176,16 @@ def train_command(args) -> int:
     model.to(device)
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.weight_decay)
     scheduler, interval = make_schedule(args.schedule, optimizer, args.epochs, len(train_loader), args.lr)
-    out = Path(args.out) if args.out else _fresh_run_folder(Path("runs"), model_name)
+    out = Path(broadcast_object(str(Path(args.out) if args.out else _fresh_run_folder(Path("runs"), model_name))))
     unit = kind.unit
     print(f"training {model_name} on {args.data}: {len(train_set)} train, "
           f"{0 if val_set is None else len(val_set)} validation {unit}; checkpoints in {out}")
     print(f"device: {backend.describe(device)}")
     for line in notes:
         print(line)
-    views = training_views(model, val_loader or train_loader, out, live=args.live, port=args.live_port,
-                           plot=args.plot, title=f"{model_name} on {args.data}", epochs=args.epochs)
+    views = training_views(model, val_loader or train_loader, out, live=args.live and is_main(),
+                           port=args.live_port, plot=args.plot and is_main(), title=f"{model_name} on {args.data}",
+                           epochs=args.epochs)
     try:
         with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
             history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler,
@@ -206,7 +209,8 @@ def train_command(args) -> int:
         print(f"validation accuracy with mirror images (--tta){_shifted(tta_shift)} {metrics['accuracy']:.4f} "
               f"on {metrics['n']} {unit}")
     try:
-        test_set = load_split(args.data, "test", args.data_dir, pool="train-only")
+        with main_first(3600):
+            test_set = load_split(args.data, "test", args.data_dir, pool="train-only")
     except FileNotFoundError:  # a train-only source: the validation split is the measure
         return 0
     test_set = model_inputs(test_set, spec)

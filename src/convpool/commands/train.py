@@ -15,7 +15,8 @@ EPILOG = ("examples:\n  convpool train --data sample --model article-cnn --epoch
           "  convpool train --data cifar10-train-jpeg.zip --model fast-cnn --augment --crop-padding 2 --tta \\\n"
           "      --tta-shift 1 --optimizer sgd --lr 0.2 --weight-decay 5e-4 --schedule onecycle \\\n"
           "      --label-smoothing 0.2 --batch-size 256 --epochs 19 --val-every 19\n"
-          "  convpool train --data fsdd-train-wav.zip --model audio-cnn2d --epochs 10")
+          "  convpool train --data fsdd-train-wav.zip --model audio-cnn2d --epochs 10\n"
+          "  convpool train --data cifar10 --model fast-cnn --processes 2   (or: mpiexec -n 2 convpool train ...)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,11 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and gradients; served on 127.0.0.1 while training runs (the address is printed)")
     parser.add_argument("--live-port", type=int, metavar="PORT",
                         help="port for --live (implies it; default: a free one)")
+    parser.add_argument("--processes", type=int, metavar="K",
+                        help="train as K processes on this machine (starts mpiexec; needs the mpi extra)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="threads per process (default: all cores, divided by the processes on this machine)")
     parser.add_argument("--plot", action="store_true", help="write the loss and accuracy curves to OUT/curves.png "
                                                             "after every epoch")
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import workflow
+    from ..distributed import launch
 
-    return workflow.train_command(args)
+    return launch.run(args, workflow.train_command)  # as K processes with --processes K or under mpiexec

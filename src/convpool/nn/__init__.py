@@ -25,6 +25,9 @@ from .pool import (
 )
 from .summary import Summary, summarize
 
+# isort: split
+from ..distributed.sync_batchnorm import SyncBatchNorm, convert_sync_batchnorm  # after the layers it builds on
+
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "StateDictError", "IncompatibleKeys",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
@@ -32,6 +35,6 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
     "ReLU", "LeakyReLU", "GELU", "Sigmoid", "Tanh", "SiLU",
     "Dropout", "Dropout1d", "Dropout2d", "Linear", "Identity", "Flatten",
-    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "SyncBatchNorm", "convert_sync_batchnorm",
     "init", "functional", "summarize", "Summary",
 ]

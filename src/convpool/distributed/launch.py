@@ -1,0 +1,85 @@
+"""Running a command as K processes: `convpool train --processes K` starts mpiexec on this
+machine; under mpiexec (started by hand or by a cluster's scheduler) each process sets its
+threads, rank 0 alone prints, and a failure on any rank stops all of them with one line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .. import backend
+from . import world as _w
+
+
+def find_mpiexec() -> str | None:
+    """The mpiexec beside this Python (the mpich wheel's), else the first on PATH."""
+    beside = Path(sys.executable).with_name("mpiexec")
+    return str(beside) if beside.is_file() else shutil.which("mpiexec")
+
+
+def without_processes(argv: Sequence[str]) -> list[str]:
+    """The command line without its --processes option."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--processes":
+            skip = True
+        elif not arg.startswith("--processes="):
+            out.append(arg)
+    return out
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run(args: argparse.Namespace, command: Callable[[argparse.Namespace], int]) -> int:
+    """command(args) on this process's share: starting mpiexec first for --processes K > 1."""
+    processes = getattr(args, "processes", None)
+    threads = getattr(args, "threads", None)
+    if processes is not None and processes < 1:
+        raise ValueError(f"--processes must be 1 or more, got {processes}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be 1 or more, got {threads}")
+    if processes and processes > 1 and not _w.launched_by_mpi():
+        return _start(processes, getattr(args, "argv", None))
+    _w.init()
+    size = _w.world_size()
+    if processes and processes != size:
+        raise ValueError(f"--processes {processes}, but mpiexec started {size} process{'es' if size > 1 else ''}")
+    if threads is not None or size > 1:
+        backend.set_num_threads(threads or max(1, cores() // _w.local_world_size()))
+    if size == 1:
+        return command(args)
+    if not _w.is_main():
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (the rest of the process's life)
+    try:
+        return command(args)
+    except Exception as error:  # every rank's error stops the world, naming the rank
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
+        _w.fail(f"{type(error).__name__}: {error}", code=2)
+        return 2
+
+
+def _start(processes: int, argv: Sequence[str] | None) -> int:
+    if argv is None:
+        raise ValueError("--processes needs the command line (convpool.cli.main sets it)")
+    mpiexec = find_mpiexec()
+    if mpiexec is None:
+        raise FileNotFoundError(f"--processes {processes} needs mpiexec: pip install 'convpool[mpi]' "
+                                "(mpi4py and the mpich wheel), or start the command under your own mpiexec")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        raise FileNotFoundError(f"--processes {processes} needs mpi4py: pip install 'convpool[mpi]'") from None
+    command = [mpiexec, "-n", str(processes), sys.executable, "-m", "convpool", *without_processes(argv)]
+    return subprocess.run(command).returncode
