@@ -420,3 +420,157 @@ def test_residual_block_with_plain_python_forward_matches_torch(cin, cout, dtype
     ours.eval()
     theirs.eval()
     compare_module(ours, theirs, x, randomize=False)
+
+
+# ----- forward and backward hooks ------------------------------------------------------------
+def test_forward_hooks_see_and_may_replace_input_and_output_and_run_in_call_only():
+    layer, calls = nn.Linear(3, 2), []
+    pre = layer.register_forward_pre_hook(lambda m, args: calls.append(("pre", m, args[0].shape)))
+    post = layer.register_forward_hook(lambda m, args, out: calls.append(("post", args[0].shape, out.shape)))
+    x = convpool.randn(4, 3)
+    layer(x)
+    assert calls == [("pre", layer, (4, 3)), ("post", (4, 3), (4, 2))]
+    layer.forward(x)  # hooks run in __call__, not in forward
+    assert len(calls) == 2
+    pre.remove()
+    post.remove()
+    post.remove()  # a second remove does nothing
+    layer(x)
+    assert len(calls) == 2 and not layer._forward_hooks and not layer._forward_pre_hooks
+    doubled = layer.register_forward_pre_hook(lambda m, args: args[0] * 2)  # a non-tuple becomes (value,)
+    with layer.register_forward_hook(lambda m, args, out: out + 1):
+        y = layer(x)
+    numpy.testing.assert_allclose(y.data, layer.forward(x * 2).data + 1, rtol=1e-6)
+    doubled.remove()
+    numpy.testing.assert_allclose(layer(x).data, layer.forward(x).data)  # `with` removed the forward hook
+
+
+def test_hook_order_prepend_and_kwargs():
+    order = []
+
+    class Scale(nn.Module):
+        def forward(self, x, scale=1.0):
+            return x * scale
+
+    m = Scale()
+    m.register_forward_hook(lambda mod, a, out: order.append("first"))
+    m.register_forward_hook(lambda mod, a, out: order.append("prepended"), prepend=True)
+    m.register_forward_pre_hook(lambda mod, a, kw: (a, {"scale": kw.get("scale", 1.0) * 10}), with_kwargs=True)
+    seen = []
+    m.register_forward_hook(lambda mod, a, kw, out: seen.append(kw), with_kwargs=True)
+    y = m(convpool.ones(2), scale=3.0)
+    assert order == ["prepended", "first"] and seen == [{"scale": 30.0}]
+    assert y.tolist() == [30.0, 30.0]
+    m.register_forward_pre_hook(lambda mod, a, kw: "wrong", with_kwargs=True)
+    with pytest.raises(RuntimeError, match="new_args, new_kwargs"):
+        m(convpool.ones(2))
+    with pytest.raises(TypeError, match="callable"):
+        m.register_forward_hook(3)
+
+
+def test_always_call_hook_runs_when_forward_raises():
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise ValueError("broken forward")
+
+    m, seen = Broken(), []
+    m.register_forward_hook(lambda mod, a, out: seen.append("plain"))
+    m.register_forward_hook(lambda mod, a, out: seen.append(("always", out)), always_call=True)
+    with pytest.raises(ValueError, match="broken forward"):
+        m(convpool.ones(1))
+    assert seen == [("always", None)]
+
+
+def test_hooks_survive_deepcopy_and_nested_modules_all_fire():
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    names = {m: n for n, m in net.named_modules()}
+    seen = []
+    handles = [m.register_forward_hook(lambda mod, a, out: seen.append((names[mod], out.shape)))
+               for m in net.modules()]
+    net(convpool.randn(5, 3))
+    assert seen == [("0", (5, 4)), ("1", (5, 4)), ("2", (5, 2)), ("", (5, 2))]
+    for handle in handles:
+        handle.remove()
+    seen.clear()
+    net(convpool.randn(5, 3))
+    assert seen == []
+
+
+def _record_backward(module, store):
+    def hook(mod, grad_input, grad_output):
+        store.append(([None if g is None else numpy.asarray(g.detach().numpy() if hasattr(g, "detach") else g.data)
+                       for g in grad_input],
+                      [None if g is None else numpy.asarray(g.detach().numpy() if hasattr(g, "detach") else g.data)
+                       for g in grad_output]))
+    return module.register_full_backward_hook(hook)
+
+
+@needs_torch
+def test_full_backward_hook_gets_grad_input_and_grad_output_as_torch():
+    rng = numpy.random.default_rng(1)
+    x = rng.standard_normal((3, 2, 6, 6))
+    ours, theirs = nn.Conv2d(2, 4, 3).double(), torch.nn.Conv2d(2, 4, 3).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    seen_ours, seen_theirs = [], []
+    _record_backward(ours, seen_ours)
+    _record_backward(theirs, seen_theirs)
+    upstream = rng.standard_normal((3, 4, 4, 4))
+    xo, xt = convpool.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours(xo).backward(upstream)
+    theirs(xt).backward(torch.tensor(upstream))
+    assert len(seen_ours) == len(seen_theirs) == 1
+    (gi_o, go_o), (gi_t, go_t) = seen_ours[0], seen_theirs[0]
+    assert len(gi_o) == len(gi_t) == 1 and len(go_o) == len(go_t) == 1
+    numpy.testing.assert_allclose(gi_o[0], gi_t[0], rtol=1e-10)
+    numpy.testing.assert_allclose(go_o[0], go_t[0], rtol=1e-10)
+    numpy.testing.assert_allclose(xo.grad.data, xt.grad.numpy(), rtol=1e-10)
+    numpy.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-10)
+
+
+@needs_torch
+def test_full_backward_hook_with_two_inputs_may_replace_grad_input():
+    class Mix(nn.Module):
+        def forward(self, a, b, scale):
+            return a * b * scale
+
+    class TorchMix(torch.nn.Module):
+        def forward(self, a, b, scale):
+            return a * b * scale
+
+    rng = numpy.random.default_rng(2)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    results = []
+    for module, lib in ((Mix(), convpool), (TorchMix(), torch)):
+        seen = []
+        _record_backward(module, seen)
+        module.register_full_backward_hook(lambda m, gi, go: (gi[0] * 3, None, None))
+        ta, tb = lib.tensor(a, requires_grad=True), lib.tensor(b, requires_grad=False)
+        module(ta, tb, 2.0).sum().backward()
+        grad_a = ta.grad.data if lib is convpool else ta.grad.numpy()
+        results.append((seen, grad_a, tb.grad))
+    (seen_o, ga_o, gb_o), (seen_t, ga_t, gb_t) = results
+    assert [g is None for g in seen_o[0][0]] == [g is None for g in seen_t[0][0]] == [False, False, True]
+    numpy.testing.assert_allclose(seen_o[0][0][0], seen_t[0][0][0], rtol=1e-12)
+    numpy.testing.assert_array_equal(seen_o[0][0][1], seen_t[0][0][1])  # zeros for b, as torch
+    numpy.testing.assert_allclose(ga_o, ga_t, rtol=1e-12)
+    numpy.testing.assert_allclose(ga_o, 3 * 2 * b, rtol=1e-12)
+    assert gb_o is None and gb_t is None
+
+
+def test_full_backward_hook_when_no_input_requires_grad_and_bad_returns():
+    layer = nn.Linear(3, 2)
+    seen = []
+    layer.register_full_backward_hook(lambda m, gi, go: seen.append((gi, go[0].shape)))
+    layer(convpool.randn(4, 3)).sum().backward()
+    assert seen == [((None,), (4, 2))]
+    assert layer.weight.grad is not None
+    bad = nn.Linear(3, 2)
+    bad.register_full_backward_hook(lambda m, gi, go: (gi[0], gi[0]))
+    with pytest.raises(RuntimeError, match="returned 2 gradient"):
+        bad(convpool.randn(4, 3, requires_grad=True)).sum().backward()
+    wrong = nn.Linear(3, 2)
+    wrong.register_full_backward_hook(lambda m, gi, go: (convpool.zeros(1, 3),))
+    with pytest.raises(RuntimeError, match="shape"):
+        wrong(convpool.randn(4, 3, requires_grad=True)).sum().backward()
+    with convpool.no_grad():  # no graph: the hook is not set up, forward works
+        assert wrong(convpool.randn(4, 3)).shape == (4, 2)

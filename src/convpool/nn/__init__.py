@@ -5,7 +5,7 @@
 `convpool.nn.init` holds the initialisers; `Module.summary(input_shape)` the layer table.
 """
 
-from . import functional, init
+from . import functional, init, utils
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout, Dropout1d, Dropout2d
@@ -36,5 +36,5 @@ __all__ = [
     "ReLU", "LeakyReLU", "GELU", "Sigmoid", "Tanh", "SiLU",
     "Dropout", "Dropout1d", "Dropout2d", "Linear", "Identity", "Flatten",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "SyncBatchNorm", "convert_sync_batchnorm",
-    "init", "functional", "summarize", "Summary",
+    "init", "functional", "utils", "summarize", "Summary",
 ]

@@ -11,6 +11,7 @@ residual block is a plain Python `forward` over its children.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -18,7 +19,11 @@ from typing import Any
 import numpy
 
 from .. import backend
-from ..tensor import Tensor
+from ..hooks import RemovableHandle
+from ..tensor import Tensor, is_grad_enabled
+
+_HOOK_DICTS = ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks")
+_HOOK_SETS = ("_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -74,6 +79,10 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        for registry in _HOOK_DICTS:
+            object.__setattr__(self, registry, OrderedDict())
+        for registry in _HOOK_SETS:
+            object.__setattr__(self, registry, set())
 
     # ----- registration ----------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -285,7 +294,104 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        own = self.__dict__
+        if own.get("_forward_pre_hooks") or own.get("_forward_hooks") or own.get("_backward_hooks"):
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ----- hooks -------------------------------------------------------------------------
+    def _hook_registry(self, name: str) -> Any:
+        """The hook dict or id set `name`, made on first use (for modules built without it)."""
+        if name not in self.__dict__:
+            object.__setattr__(self, name, set() if name in _HOOK_SETS else OrderedDict())
+        return self.__dict__[name]
+
+    def _add_hook(self, registry: str, hook: Callable, prepend: bool, flags: dict[str, bool]) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{registry.strip('_').replace('_', ' ')[:-1]}: expected a callable, "
+                            f"got {type(hook).__name__}")
+        hooks = self._hook_registry(registry)
+        id_sets = [self._hook_registry(name) for name in flags]
+        handle = RemovableHandle(hooks, *id_sets)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        for id_set, wanted in zip(id_sets, flags.values(), strict=True):
+            if wanted:
+                id_set.add(handle.id)
+        return handle
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """hook(module, args) runs before forward in `module(...)`; returning a value
+        replaces args (a non-tuple becomes a 1-tuple). With with_kwargs it is
+        hook(module, args, kwargs) and returns None or (args, kwargs)."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend,
+                              {"_forward_pre_hooks_with_kwargs": with_kwargs})
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """hook(module, args, output) runs after forward in `module(...)`; returning a value
+        replaces the output. With with_kwargs it is hook(module, args, kwargs, output); with
+        always_call it runs even when forward raised (the error then goes on)."""
+        return self._add_hook("_forward_hooks", hook, prepend,
+                              {"_forward_hooks_with_kwargs": with_kwargs,
+                               "_forward_hooks_always_called": always_call})
+
+    def register_full_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) runs when the gradients with respect to the
+        module's inputs have been computed; both are tuples (one entry per positional input,
+        per output): Tensors (zeros for a tensor that gets no gradient), None for the
+        inputs that are not tensors. Returning a tuple replaces
+        grad_input. Set up in `module(...)` while grad is enabled."""
+        return self._add_hook("_backward_hooks", hook, False, {})
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """forward with the pre-hooks, forward hooks and backward hooks around it, in
+        PyTorch's order: pre-hooks, backward-hook inputs, forward, forward hooks, outputs."""
+        own = self.__dict__
+        with_kwargs = own.get("_forward_pre_hooks_with_kwargs", set())
+        for hook_id, hook in list(own.get("_forward_pre_hooks", {}).items()):
+            if hook_id in with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {type(result).__name__}")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if own.get("_backward_hooks") and is_grad_enabled():
+            from .backward_hook import BackwardHook
+
+            backward_hook = BackwardHook(self, list(own["_backward_hooks"].values()))
+            args = backward_hook.wrap_inputs(args)
+        forward_hooks = list(own.get("_forward_hooks", {}).items())
+        hook_kwargs = own.get("_forward_hooks_with_kwargs", set())
+        called: set[int] = set()
+        try:
+            output = self.forward(*args, **kwargs)
+            for hook_id, hook in forward_hooks:
+                called.add(hook_id)
+                result = hook(self, args, kwargs, output) if hook_id in hook_kwargs else hook(self, args, output)
+                if result is not None:
+                    output = result
+        except Exception:
+            always = own.get("_forward_hooks_always_called", set())
+            for hook_id, hook in forward_hooks:
+                if hook_id in always and hook_id not in called:
+                    try:
+                        hook(self, args, kwargs, None) if hook_id in hook_kwargs else hook(self, args, None)
+                    except Exception as error:  # the forward's error is the one to report
+                        warnings.warn(f"forward hook with always_call=True raised {error!r} while handling "
+                                      "an error in forward", stacklevel=2)
+            raise
+        if backward_hook is not None:
+            output = backward_hook.wrap_outputs(output)
+        return output
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The output shape for an input of input_shape, by shape arithmetic alone (no data).
