@@ -191,6 +191,81 @@ def test_path_backward_twice_and_only_the_needed_gradients(name):
         assert x.grad is None and w.grad is not None
 
 
+# ----- the generic paths on another array module ----------------------------------------------
+class DeviceArray(numpy.ndarray):
+    """A stand-in device array: NumPy's memory under its own type, so a result that comes back
+    as a plain ndarray shows that some step made it with NumPy instead of the array's module."""
+
+
+def _on_device(value):
+    if isinstance(value, numpy.ndarray) and not isinstance(value, DeviceArray):
+        return value.view(DeviceArray)
+    return value
+
+
+class StandInModule:
+    """An array module that is not NumPy (so `backend.on_cpu` is False) and hands back
+    DeviceArrays, as CuPy hands back CuPy arrays."""
+
+    __name__ = "stand-in"
+
+    def __init__(self) -> None:
+        self.lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(
+            as_strided=lambda *a, **k: _on_device(numpy.lib.stride_tricks.as_strided(*a, **k))))
+
+    def __getattr__(self, name):
+        value = getattr(numpy, name)
+        if not callable(value) or isinstance(value, type):
+            return value
+        return lambda *a, **k: _on_device(value(*a, **k))
+
+
+@pytest.fixture
+def stand_in():
+    module = StandInModule()
+    convpool.backend.register_device_kind(convpool.backend.DeviceKind(
+        name="stand-in", module=module, array_type=DeviceArray, from_host=lambda a, index: a.view(DeviceArray),
+        to_host=lambda a: a.view(numpy.ndarray)))
+    try:
+        yield module
+    finally:
+        convpool.backend.unregister_device_kind("stand-in")
+
+
+@pytest.mark.parametrize("name", ["depthwise", "window_matrix"])
+def test_the_generic_paths_run_on_another_array_module(name, stand_in):
+    """Output and both gradients stay the module's arrays and equal the NumPy run's (which the
+    tests above check against PyTorch): no step falls back to NumPy. A budget small enough to
+    chunk the window matrix is part of it."""
+    path = conv_paths.BY_NAME[name]
+    cases = [c for c, grads in applicable(name) if 1 in grads]
+    assert len(cases) >= MIN_CASES
+    old = convpool.memory_budget()
+    try:
+        for budget in (old, 2048):
+            convpool.set_memory_budget(budget)
+            for c in cases:
+                g = geometry_of(c)
+                host = [a.astype("float64") for a in arrays(c)]
+                bias = host[2] if c["bias"] else None
+                gy = numpy.random.default_rng(c["seed"]).standard_normal((g.batch, g.out_channels) + g.out)
+                needs = Needs(input=True, weight=True, graph=True)
+                assert convpool.backend.array_module(host[0].view(DeviceArray)) is stand_in
+                assert path.applies(g, stand_in, needs)
+                assert conv_paths.choose(g, stand_in, needs).name in ("depthwise", "window_matrix")
+                expected_y, saved = path.forward(host[0], host[1], bias, g, needs)
+                expected = (expected_y,) + path.backward(gy, saved, needs)
+                device = [_on_device(a) for a in (host[0], host[1], bias, gy)]
+                y, saved = path.forward(device[0], device[1], device[2], g, needs)
+                got = (y,) + path.backward(device[3], saved, needs)
+                for what, a, b in zip(("output", "input gradient", "weight gradient"), got, expected, strict=True):
+                    assert isinstance(a, DeviceArray), (name, what, type(a), c)
+                    numpy.testing.assert_allclose(a.view(numpy.ndarray), b, rtol=1e-12, atol=1e-12,
+                                                  err_msg=f"{name} {what} {c}")
+    finally:
+        convpool.set_memory_budget(old)
+
+
 # ----- the table -----------------------------------------------------------------------------
 def _choice(x_shape, w_shape, stride=None, pads=None, dilation=None, groups=1, needs=None, xp=numpy):
     nd = len(x_shape) - 2
