@@ -12,8 +12,7 @@ import pytest
 from reference import check_grad, compare, needs_torch, torch
 
 import convpool
-from convpool.ops import conv as conv_module
-from convpool.ops import conv_grid
+from convpool.ops import conv_paths, conv_window
 from convpool.ops.conv import (
     conv1d,
     conv2d,
@@ -220,8 +219,8 @@ def test_conv_gradients_by_central_differences(nd, groups):
 
 
 @pytest.mark.parametrize("nd, padding, dilation", [(2, 1, 1), (2, "same", 1), (2, (0, 2), (1, 2)), (3, 1, 1)])
-def test_small_stride_1_input_gradient_is_a_convolution_not_col2im(nd, padding, dilation, monkeypatch):
-    """Images too small for the grid path: the input gradient is the convolution of gy with the
+def test_stride_1_input_gradient_is_a_convolution_not_col2im(nd, padding, dilation, monkeypatch):
+    """On the window-matrix path, a stride-1 input gradient is the convolution of gy with the
     flipped, channel-swapped kernel; col2im's scattered adds are not used (and stride 2 still
     uses them)."""
     rng = numpy.random.default_rng(40 + nd)
@@ -229,15 +228,15 @@ def test_small_stride_1_input_gradient_is_a_convolution_not_col2im(nd, padding, 
     x = rng.standard_normal((3, 2) + sizes)
     w = rng.standard_normal((3, 2) + (3,) * (nd - 1) + (2,))
     b = rng.standard_normal(3)
-    assert not conv_grid.applies(x.shape, w.shape, (1,) * nd, ((1, 1),) * nd, (1,) * nd, 1, 8)
     calls = []
-    original = conv_module.col2im
-    monkeypatch.setattr(conv_module, "col2im", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = conv_window.col2im
+    monkeypatch.setattr(conv_window, "col2im", lambda *a, **k: calls.append(1) or original(*a, **k))
     dilation = dilation if isinstance(dilation, tuple) else (dilation,) * nd
     dilation = dilation[:nd] + (1,) * (nd - len(dilation))
-    assert check_grad(lambda x, w, b: CONV[nd](x, w, b, padding=padding, dilation=dilation), x, w, b)
-    assert calls == []
-    assert check_grad(lambda x, w: CONV[nd](x, w, stride=2, padding=1), x, w)
+    with conv_paths.forced("window_matrix"):
+        assert check_grad(lambda x, w, b: CONV[nd](x, w, b, padding=padding, dilation=dilation), x, w, b)
+        assert calls == []
+        assert check_grad(lambda x, w: CONV[nd](x, w, stride=2, padding=1), x, w)
     assert calls
 
 
@@ -459,13 +458,13 @@ def test_non_tensor_arguments_are_reported():
 
 # ----- the memory budget ----------------------------------------------------------------------
 @pytest.fixture
-def budget(monkeypatch):
+def budget():
     """Set the memory budget for one test; the default comes back afterwards. These tests are
-    about the batch-wide window matrix, so stride-1 convs are kept off the per-sample grid
-    path (ops.conv_grid, tested in test_conv_grid.py), which never builds one."""
-    monkeypatch.setattr(conv_grid, "applies", lambda *args: False)
+    about the batch-wide window matrix, so every conv is forced onto the window-matrix path
+    (the grid path never builds one; the others are sized by it too)."""
     old = convpool.memory_budget()
-    yield convpool.set_memory_budget
+    with conv_paths.forced("window_matrix"):
+        yield convpool.set_memory_budget
     convpool.set_memory_budget(old)
 
 
@@ -479,7 +478,7 @@ def _run(fn, x, w, b):
 
 def _pieces(x_shape, w_shape, out):
     channels, kernel = x_shape[1], w_shape[2:]
-    return list(conv_module._chunks(x_shape[0], out, channels * int(numpy.prod(kernel)) * 8))
+    return list(conv_window.chunks(x_shape[0], out, channels * int(numpy.prod(kernel)) * 8))
 
 
 CHUNK_CASES = {
@@ -522,7 +521,7 @@ def test_small_budget_gives_the_same_conv_transpose(x_shape, kwargs, budget):
     full = _run(lambda x, w, b: conv_transpose2d(x, w, b, **kwargs), x, w, b)
     budget(64 * 1024)
     # the transposed forward chunks over x (playing the output gradient of a conv)
-    assert len(list(conv_module._chunks(x_shape[0], x_shape[2:], 3 * 9 * 8))) > 1
+    assert len(list(conv_window.chunks(x_shape[0], x_shape[2:], 3 * 9 * 8))) > 1
     chunked = _run(lambda x, w, b: conv_transpose2d(x, w, b, **kwargs), x, w, b)
     for a, c in zip(full, chunked, strict=True):
         numpy.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12)
@@ -596,31 +595,3 @@ def test_single_channel_inference_path_equals_the_training_path(nd, shape, kerne
         expected = getattr(TF, TORCH_CONV[nd])(torch.tensor(x), torch.tensor(w), torch.tensor(b), stride, padding,
                                                 dilation)
         numpy.testing.assert_allclose(fast.numpy(), expected.numpy(), rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("stride, dilation, padding", [(1, 1, 1), (2, 1, 0), (1, 2, 2), (3, 2, 1)])
-def test_conv1d_sample_by_sample_path_equals_the_window_matrix_path(stride, dilation, padding, monkeypatch):
-    """1-D convs with several channels run one sample at a time (ops.conv._per_sample); the
-    same call with the cache limit at zero takes the one-large-window-matrix path."""
-    from convpool.gradcheck import gradcheck
-    monkeypatch.setattr(conv_grid, "applies", lambda *args: False)
-    rng = numpy.random.default_rng(3)
-    x = rng.standard_normal((3, 4, 17))
-    w, b = rng.standard_normal((5, 4, 3)), rng.standard_normal(5)
-
-    def run():
-        xt, wt, bt = (convpool.tensor(a, requires_grad=True) for a in (x, w, b))
-        y = conv1d(xt, wt, bt, stride=stride, padding=padding, dilation=dilation)
-        (y * convpool.tensor(numpy.arange(y.numel()).reshape(y.shape) % 7)).sum().backward()
-        return [t.detach().numpy() for t in (y, xt.grad, wt.grad, bt.grad)]
-
-    assert conv_module._per_sample((3, 4, 17 + 2 * padding), w, 1, (y_len := convpool.output_size(
-        17, 3, stride, padding, dilation),), 8)
-    per_sample = run()
-    monkeypatch.setattr(conv_module, "_CACHE_BYTES", 0)
-    assert not conv_module._per_sample((3, 4, 17 + 2 * padding), w, 1, (y_len,), 8)
-    for a, b_ in zip(per_sample, run(), strict=True):
-        numpy.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
-    monkeypatch.setattr(conv_module, "_CACHE_BYTES", 2**20)
-    xt, wt = convpool.tensor(x, requires_grad=True), convpool.tensor(w, requires_grad=True)
-    gradcheck(lambda x, w: conv1d(x, w, stride=stride, padding=padding, dilation=dilation), [xt, wt])

@@ -525,3 +525,30 @@ def test_max_pool_nan_windows_match_torch(kernel, stride):
     numpy.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     numpy.testing.assert_array_equal(ours_idx.numpy(), theirs_idx.numpy())
     assert numpy.isnan(ours.numpy()).any()
+
+
+# ----- the threaded passes against the one-range form a device runs ---------------------------
+@pytest.mark.parametrize("op, kwargs", [(max_pool2d, dict(kernel_size=2)),
+                                        (max_pool2d, dict(kernel_size=3, stride=2, padding=1)),
+                                        (avg_pool2d, dict(kernel_size=2)),
+                                        (avg_pool2d, dict(kernel_size=3, stride=2, padding=1))])
+def test_pooling_split_over_threads_equals_one_range(op, kwargs):
+    """Max and average pooling split their passes over the batch on CPU threads; for a device
+    `parallel_for` runs them as one range, which a single thread reproduces. Same output and
+    gradient, bit for bit (the batch is big enough to be split)."""
+    rng = numpy.random.default_rng(8)
+    x = tie_free(rng, (8, 8, 32, 32))
+    g = rng.standard_normal(op(convpool.tensor(x), **kwargs).shape)
+    threads = convpool.backend.num_threads()
+    results = []
+    try:
+        for n in (1, 3):
+            convpool.backend.set_num_threads(n)
+            xt = convpool.tensor(x, requires_grad=True)
+            y = op(xt, **kwargs)
+            y.backward(convpool.tensor(g))
+            results.append((y.detach().numpy().copy(), xt.grad.numpy().copy()))
+    finally:
+        convpool.backend.set_num_threads(threads)
+    for one, split in zip(*results, strict=True):
+        numpy.testing.assert_array_equal(one, split)

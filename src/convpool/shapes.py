@@ -135,3 +135,9 @@ def window_touches_input(size: int, kernel_size: int, stride: int, before: int, 
         if not any(0 <= start + j * dilation < size for j in range(kernel_size)):
             return False
     return True
+
+
+def padded_length(size: int, padding: int | tuple[int, int]) -> int:
+    """Length along one axis after padding: one int for both sides or a (before, after) pair."""
+    before, after = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    return size + before + after

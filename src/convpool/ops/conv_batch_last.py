@@ -17,23 +17,13 @@ whole window matrix fits the memory budget.
 from __future__ import annotations
 
 from .. import backend
-from ..backend import array_module, parallel_copy, parallel_for
-from ..tensor import Tensor, is_grad_enabled
+from ..backend import array_module, on_cpu, parallel_copy, parallel_for
+from .conv_geometry import Geometry, Needs, Path, Saved
 from .conv_matmul import weight_grad
-from .conv_node import conv_node
 from .im2col import kernel_offsets, prod, unpad
 
 MAX_ROW = 8  # output rows shorter than this copy slowly in (sample, position) order
 MIN_BATCH = 16  # and the batch must be long enough to make the runs worth it
-
-
-def applies(x_shape, w_shape, out, groups: int, itemsize: int) -> bool:
-    """No groups, short output rows, a batch of at least MIN_BATCH, and the window matrix
-    within the memory budget (it is built whole)."""
-    if groups != 1 or x_shape[0] < MIN_BATCH or out[-1] >= MAX_ROW:
-        return False
-    cols = x_shape[0] * x_shape[1] * prod(w_shape[2:]) * prod(out) * itemsize
-    return cols <= backend.memory_budget()
 
 
 def _batch_last(x, pads):
@@ -62,12 +52,17 @@ def _windows(xt, kernel, stride, dilation, out):
     return xp.lib.stride_tricks.as_strided(xt, shape, strides, writeable=False)
 
 
-def forward(x, w, stride, pads, dilation, out, bias=None, keep_cols: bool = False):
+def window_matrix(x, g: Geometry):
+    """The batch-last window matrix (C*K, out*N) of the unpadded x (N, C, *spatial)."""
+    cols = parallel_copy(_windows(_batch_last(x, g.pads), g.kernel, g.stride, g.dilation, g.out))
+    return cols.reshape(-1, prod(g.out) * x.shape[0])
+
+
+def forward(x, w, g: Geometry, bias=None, keep_cols: bool = False):
     """(y (N, O, *out), the window matrix (C*K, out*N) if keep_cols else None) of the
     unpadded x (N, C, *spatial)."""
-    n_batch, n_out = x.shape[0], w.shape[0]
-    cols = parallel_copy(_windows(_batch_last(x, pads), w.shape[2:], stride, dilation, out))
-    cols = cols.reshape(-1, prod(out) * n_batch)
+    n_batch, n_out, out = x.shape[0], w.shape[0], g.out
+    cols = window_matrix(x, g)
     y_t = backend.matmul(w.reshape(n_out, -1), cols)
     if bias is not None:
         y_t += bias[:, None]
@@ -102,16 +97,34 @@ def backward(gy, w, padded_shape, stride, dilation, cols, need_input: bool, need
     return gx_pad, gw
 
 
-def convolution(x: Tensor, w: Tensor, b: Tensor | None, stride, pads, dilation, out) -> Tensor:
-    """The differentiable convolution on checked arguments (pads are (before, after) pairs)."""
-    nd = len(out)
-    keep = w.requires_grad and is_grad_enabled()
-    y, cols = forward(x.data, w.data, stride, pads, dilation, out, None if b is None else b.data, keep_cols=keep)
-    padded_shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads, strict=True))
+class BatchLast(Path):
+    """No groups, the whole window matrix within the memory budget, on the CPU (the layout
+    helps NumPy's copy loops; a device copies short runs as fast as long ones). Pays for
+    short output rows and a batch of at least MIN_BATCH."""
 
-    def gradients(gy):  # cols is only read, so a retained graph can run this again
-        gx_pad, gw = backward(gy, w.data, padded_shape, stride, dilation, cols,
-                              need_input=x.requires_grad, need_weight=w.requires_grad)
-        return (unpad(gx_pad, pads, x.shape[2:]) if x.requires_grad else None), gw
+    name = "batch_last"
+    cpu_only = True
 
-    return conv_node(y, x, w, b, gradients, f"conv{nd}d")
+    def applies(self, g: Geometry, xp, needs: Needs) -> bool:
+        cols = g.batch * g.channels * g.taps * prod(g.out) * g.itemsize
+        return on_cpu(xp) and g.groups == 1 and cols <= backend.memory_budget()
+
+    def pays(self, g: Geometry, needs: Needs) -> bool:
+        return g.batch >= MIN_BATCH and g.out[-1] < MAX_ROW
+
+    def forward(self, x, w, bias, g: Geometry, needs: Needs):
+        y, cols = forward(x, w, g, bias, keep_cols=needs.weight)
+        return y, (Saved(g, w, x=x if needs.weight else None, cols=cols) if needs.graph else None)
+
+    def backward(self, gy, saved: Saved, needs: Needs):
+        """cols is only read, so a retained graph can run this again."""
+        g = saved.geometry
+        cols = saved.cols
+        if needs.weight and cols is None:  # a transposed convolution's weight gradient: no forward ran
+            cols = window_matrix(saved.x, g)
+        gx_pad, gw = backward(gy, saved.w, g.padded_shape, g.stride, g.dilation, cols,
+                              need_input=needs.input, need_weight=needs.weight)
+        return (unpad(gx_pad, g.pads, g.spatial) if needs.input else None), gw
+
+
+BATCH_LAST = BatchLast()

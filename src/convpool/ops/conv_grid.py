@@ -23,9 +23,8 @@ batch-sized one in memory. The same code serves 1-, 2- and 3-D convolutions.
 from __future__ import annotations
 
 from .. import backend
-from ..backend import array_module, parallel_for
-from ..tensor import Tensor
-from .conv_node import conv_node
+from ..backend import array_module, on_cpu, parallel_for
+from .conv_geometry import Geometry, Needs, Path, Saved, full_pads, transposed_kernel
 from .im2col import prod
 
 
@@ -41,6 +40,10 @@ class Grid:
         reach = sum((k - 1) * s for k, s in zip(kernel, self.tap_strides, strict=True))
         self.size = out[0] * flat_strides[0]  # grid positions: every output row at full padded width
         self.length = max(prod(self.padded), reach + self.size)  # room for the last tap's reads
+
+    @staticmethod
+    def of(g: Geometry) -> Grid:
+        return Grid(g.spatial, g.kernel, g.dilation, g.pads, g.out)
 
     def buffer(self, xp, channels: int, samples: int, dtype):
         """A zeroed (C, samples, length) buffer: the padding written once, never again."""
@@ -69,24 +72,6 @@ class Grid:
 
 MIN_AREA = 64  # padded pixels per sample; below, per-sample work costs more than it saves
 MAX_WASTE = 1.35  # grid positions per real output; above, the thrown-away columns cost too much
-
-
-def applies(x_shape, w_shape, stride, pads, dilation, groups: int, itemsize: int) -> bool:
-    """Stride 1, no groups, padding within the kernel's reach (so the input gradient is a
-    convolution too), images big enough and few enough thrown-away grid columns to gain
-    (measured on 2 cores, see benchmarks/README.md), and one window matrix per thread within
-    the memory budget."""
-    if groups != 1 or any(s != 1 for s in stride):
-        return False
-    if any(max(lo, hi) > d * (k - 1) for (lo, hi), d, k in zip(pads, dilation, w_shape[2:], strict=True)):
-        return False
-    padded_sizes = [n + lo + hi for n, (lo, hi) in zip(x_shape[2:], pads, strict=True)]
-    padded = prod(padded_sizes)
-    out = [p - d * (k - 1) for p, d, k in zip(padded_sizes, dilation, w_shape[2:], strict=True)]
-    if padded < MIN_AREA or out[0] * prod(padded_sizes[1:]) > MAX_WASTE * prod(out):
-        return False
-    per_thread = max(w_shape[0], w_shape[1]) * prod(w_shape[2:]) * padded * itemsize
-    return per_thread * backend.num_threads() <= backend.memory_budget()
 
 
 GRID_COLUMNS = 512  # samples are taken together until a product has at least this many columns,
@@ -133,19 +118,6 @@ def forward(x, w, grid: Grid, bias=None):
     return y
 
 
-def transposed_kernel(w):
-    """The kernel of a stride-1 convolution's input gradient: w flipped in space, its two
-    channel axes swapped (gx[c] = sum over o, k of w[o, c, K-1-k] gy[o])."""
-    xp = array_module(w)
-    nd = w.ndim - 2
-    return xp.ascontiguousarray(w.swapaxes(0, 1)[(slice(None), slice(None)) + (slice(None, None, -1),) * nd])
-
-
-def full_pads(pads, dilation, kernel):
-    """The padding of that input gradient's convolution: d(K-1) - pad on each side."""
-    return tuple((d * (k - 1) - lo, d * (k - 1) - hi) for (lo, hi), d, k in zip(pads, dilation, kernel, strict=True))
-
-
 def input_gradient(gy, w, grid: Grid):
     """gx (N, C, *spatial) from gy (N, O, *out): a stride-1 "full" convolution of gy with the
     transposed kernel."""
@@ -181,16 +153,34 @@ def weight_gradient(gy, x, w, grid: Grid):
     return sum(partial_gw.values()).T.reshape(w.shape)
 
 
-def convolution(x: Tensor, w: Tensor, b: Tensor | None, pads, dilation, out) -> Tensor:
-    """The differentiable stride-1 convolution (pads are (before, after) pairs)."""
-    nd = len(out)
-    grid = Grid(x.shape[2:], w.shape[2:], dilation, pads, out)
-    y = forward(x.data, w.data, grid, None if b is None else b.data)
+class FlatGrid(Path):
+    """Stride 1, no groups, padding within the kernel's reach (so the input gradient is a
+    convolution too), one window matrix per thread within the memory budget, on the CPU (a
+    few samples per product, sized for a core's cache). Pays for images big enough and few
+    enough thrown-away grid columns (measured on 2 cores, see benchmarks/README.md)."""
 
-    def gradients(gy):
-        gx = input_gradient(gy, w.data, grid) if x.requires_grad else None
-        gw = weight_gradient(gy, x.data, w.data, grid) if w.requires_grad else None
+    name = "grid"
+    cpu_only = True
+
+    def applies(self, g: Geometry, xp, needs: Needs) -> bool:
+        if not (on_cpu(xp) and g.groups == 1 and g.stride_one and g.within_reach):
+            return False
+        per_thread = max(g.out_channels, g.channels) * g.taps * prod(g.padded) * g.itemsize
+        return per_thread * backend.num_threads() <= backend.memory_budget()
+
+    def pays(self, g: Geometry, needs: Needs) -> bool:
+        padded = g.padded
+        return prod(padded) >= MIN_AREA and g.out[0] * prod(padded[1:]) <= MAX_WASTE * prod(g.out)
+
+    def forward(self, x, w, bias, g: Geometry, needs: Needs):
+        y = forward(x, w, Grid.of(g), bias)
+        return y, (Saved(g, w, x=x if needs.weight else None) if needs.graph else None)
+
+    def backward(self, gy, saved: Saved, needs: Needs):
+        grid = Grid.of(saved.geometry)
+        gx = input_gradient(gy, saved.w, grid) if needs.input else None
+        gw = weight_gradient(gy, saved.x, saved.w, grid) if needs.weight else None
         return gx, gw
 
-    return conv_node(y, x, w, b, gradients, f"conv{nd}d")
 
+GRID = FlatGrid()

@@ -1,8 +1,9 @@
 """The autograd node every convolution path shares.
 
-Each path (window matrix, flat grid, batch-last, depthwise, transposed) computes its output and,
-given the output gradient, the input's and the weight's gradients; this adds the bias's
-gradient (the output gradient summed over batch and space) and records the op."""
+Each path in `conv_paths.PATHS` computes its output and, given the output gradient, the
+input's and the weight's gradients; so does a transposed convolution, through them. This
+adds the bias's gradient (the output gradient summed over batch and space) and records the
+op."""
 
 from __future__ import annotations
 

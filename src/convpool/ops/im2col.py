@@ -1,10 +1,12 @@
-"""Window extraction, shared by convolution and pooling, and its adjoint.
+"""Window extraction and its adjoint, and the padding and slicing helpers around them.
 
 `windows` is a strided view of every kernel window, shape (N, C, *out, *kernel), made
-without copying. Conv copies it once into a matrix for one BLAS product; pooling reduces
-over its kernel axes. `col2im` sums window-shaped gradients back into the input: a loop
-over kernel offsets with strided slices (no np.add.at), or one reshaped assignment when
-windows tile the input exactly (stride == kernel, no dilation).
+without copying: the window-matrix and per-sample convolution paths copy it into the
+matrix they multiply. `tap` and `clipped_tap` index the pixels one kernel position reads,
+for the code that makes one pass per position (pooling, depthwise convolution). `col2im`
+sums window-shaped gradients back into the input (the window-matrix path's strided input
+gradient): a loop over kernel offsets with strided slices (no np.add.at), or one reshaped
+assignment when windows tile the input exactly (stride == kernel, no dilation).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Pooling: max, average, power-average (Lp), adaptive, and max-unpooling.
 
 As in the article, a pooling window summarises its pixels by their largest value (max) or
-their mean (average); with stride == kernel the windows tile the image. All of them read
-windows through `im2col.windows` (a reshape when windows tile, a strided view otherwise)
-and send gradients back through `im2col.col2im`.
+their mean (average); with stride == kernel the windows tile the image. Max and average
+pooling read the (padded) input once per kernel position through strided slices
+(`im2col.tap`) and write gradients back the same way; adaptive pooling loops over output
+positions. There is one form for every device: the passes are split over the batch with
+`backend.parallel_for`, which runs them whole for device arrays.
 
 Edge rules follow PyTorch: padding at most half the kernel; in ceil mode a last window
 that would start in the right padding is dropped; with count_include_pad an overhanging
