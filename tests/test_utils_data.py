@@ -478,8 +478,9 @@ def test_worker_init_fn_error_surfaces():
     def init(worker_id):
         raise KeyError(f"no config for worker {worker_id}")
 
-    with pytest.raises(KeyError, match=r"worker_init_fn\(\d\)"):
+    with pytest.raises(KeyError, match=r"worker_init_fn\(\d\)") as caught:
         list(D.DataLoader(Recorder(n=4), batch_size=1, num_workers=2, worker_init_fn=init))
+    assert "\nOriginal Traceback" in str(caught.value)  # lines, not a repr with \n in it
 
 
 def test_unpicklable_exception_becomes_runtime_error():

@@ -71,6 +71,13 @@ def get_worker_info() -> WorkerInfo | None:
     return _worker_info
 
 
+class _Verbatim(str):
+    """A string whose repr is itself (what KeyError prints)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 class WorkerFailure:
     """An exception raised in a worker, carried to the main process as type and text."""
 
@@ -90,8 +97,11 @@ class WorkerFailure:
         self.exc_type = exc_type
 
     def reraise(self) -> None:
+        message: str = self.message
+        if issubclass(self.exc_type, KeyError):
+            message = _Verbatim(message)  # KeyError shows its argument's repr: keep the lines
         try:
-            error = self.exc_type(self.message)
+            error = self.exc_type(message)
         except Exception:  # an exception type whose constructor wants other arguments
             error = RuntimeError(self.message)
         if not isinstance(error, BaseException):
