@@ -160,3 +160,13 @@ def test_an_in_place_edit_keeping_size_and_mtime_rebuilds_the_cache(tmp_path):
     second = load_image_folder(source, cache_dir=cache)
     numpy.testing.assert_array_equal(second.images[0], edited.transpose(2, 0, 1))
     assert not numpy.array_equal(first.images[0], second.images[0])
+
+
+def test_an_image_of_another_size_is_refused_from_its_header_before_decoding(tmp_path):
+    source = _folder(tmp_path / "src")
+    buffer = io.BytesIO()
+    Image.fromarray(numpy.zeros((3000, 3000, 3), numpy.uint8)).save(buffer, "PNG")
+    (source / "dogs" / "2.png").write_bytes(buffer.getvalue()[:200])  # a 3000x3000 header, then nothing
+    with pytest.raises(ValueError, match=r"dogs/2\.png: 3000x3000 pixels \(height x width\), but the first image, "
+                                         r".*cats/0\.png, is 8x8; pass size=\(H, W\)"):
+        load_image_folder(source, cache_dir=tmp_path / "cache")

@@ -145,3 +145,11 @@ def test_idx_test_labels_are_checked_against_the_training_classes(tmp_path):
         open_split(str(tmp_path), "test")
     _idx_split(tmp_path, "test", [0, 1, 9])  # a test split may lack classes; they come from train
     assert open_split(str(tmp_path), "test").classes == [str(i) for i in range(10)]
+
+
+def test_an_idx_folder_with_a_test_split_alone_takes_its_classes_from_it(tmp_path):
+    _idx_split(tmp_path, "test", [0, 1, 2, 1])
+    assert open_split(str(tmp_path), "test").classes == ["0", "1", "2"]
+    _idx_split(tmp_path, "test", [0, 1, 200])
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte: labels run up to 200, but 198 of the classes"):
+        open_split(str(tmp_path), "test")

@@ -26,10 +26,13 @@ from .fashion_mnist import (
 )
 from .idx import load_idx_pair, read_idx, write_idx
 from .image_folder import load_image_folder
+from .images import open_image, read_image
 from .loader import DataLoader
 from .safe_pickle import UnsafePickleError, safe_load
 from .sample import load_fashion_mnist_sample
+from .sounds import Sound, read_sound
 from .spoken_digits import DIGIT_CLASSES, load_spoken_digits
+from .stats import channel_stats
 from .transforms import Compose, Cutout, Normalize, RandomCrop, RandomHorizontalFlip, ToFloat
 from .wav import read_wav, resample
 
@@ -42,4 +45,5 @@ __all__ = [
     "safe_load", "UnsafePickleError", "CIFAR10_CLASSES", "load_cifar", "load_image_folder", "Cutout",
     "read_wav", "resample", "fix_length", "mel_filter_bank", "power_spectrogram", "log_mel_spectrogram",
     "AudioFrontEnd", "load_spoken_digits", "DIGIT_CLASSES",
+    "read_image", "open_image", "read_sound", "Sound", "channel_stats",
 ]

@@ -227,12 +227,16 @@ class _NeedColour(Exception):
     """A colour image turned up while decoding as grey: decode again as RGB."""
 
 
-def _open_image(data: bytes, where: str) -> Image.Image:
-    image = open_image(data, where, formats=_FORMATS, kinds="JPEG, PNG, BMP or GIF")
-    if image.mode in ("I", "F") or image.mode.startswith("I;"):
-        raise ValueError(f"{where}: mode {image.mode} (16-bit or floating-point pixels) is not supported; "
-                         f"save it with 8 bits per channel")
-    return image
+def _open_image(data: bytes, where: str, check=None) -> Image.Image:
+    """The decoded image; its mode, and `check` (e.g. its size), are looked at before decoding."""
+    def checked(image: Image.Image) -> None:
+        if image.mode in ("I", "F") or image.mode.startswith("I;"):
+            raise ValueError(f"{where}: mode {image.mode} (16-bit or floating-point pixels) is not supported; "
+                             f"save it with 8 bits per channel")
+        if check is not None:
+            check(image)
+
+    return open_image(data, where, formats=_FORMATS, kinds="JPEG, PNG, BMP or GIF", check=checked)
 
 
 class _Decoder:
@@ -253,21 +257,25 @@ class _Decoder:
     def one(self, i: int) -> bool:
         """Decode image i; True when it had to be resized."""
         where = self.source.where(self.files[i])
-        image = _open_image(_read_checked(self.source, self.files[i], self.most_bytes, self.hw), where)
+        image = _open_image(_read_checked(self.source, self.files[i], self.most_bytes, self.hw), where,
+                            None if self.resize else lambda header: self.same_size(header, where))
         if self.mode == "L" and image.mode not in _GREY:
             raise _NeedColour
         if image.mode != self.mode:
             image = image.convert(self.mode)
         resized = (image.height, image.width) != self.hw
-        if resized:
-            if not self.resize:
-                first = self.source.where(self.files[0])
-                raise ValueError(f"{where}: {image.height}x{image.width} pixels (height x width), but the first "
-                                 f"image, {first}, is {self.hw[0]}x{self.hw[1]}; pass size=(H, W) to resize all")
+        if resized:  # only with self.resize: same_size refused the others before decoding
             image = image.resize((self.hw[1], self.hw[0]), Image.Resampling.BILINEAR)
         pixels = numpy.asarray(image)
         self.images[i] = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
         return resized
+
+    def same_size(self, image: Image.Image, where: str) -> None:
+        """Refuse an image of another size than the first one's, from its header alone."""
+        if (image.height, image.width) != self.hw:
+            first = self.source.where(self.files[0])
+            raise ValueError(f"{where}: {image.height}x{image.width} pixels (height x width), but the first "
+                             f"image, {first}, is {self.hw[0]}x{self.hw[1]}; pass size=(H, W) to resize all")
 
     def chunk(self, start: int, end: int) -> tuple[int, int]:
         resized = 0

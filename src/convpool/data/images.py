@@ -13,6 +13,7 @@ import io
 import os
 import threading
 import warnings
+from collections.abc import Callable
 
 import numpy
 from PIL import Image, UnidentifiedImageError
@@ -32,10 +33,13 @@ def _oversized(where: str, size: int, limit: int) -> ValueError:
 
 
 def open_image(source: str | os.PathLike | bytes, where: str | None = None, *, formats: tuple[str, ...] | None = None,
-               max_bytes: int = MAX_IMAGE_BYTES, kinds: str | None = None) -> Image.Image:
+               max_bytes: int = MAX_IMAGE_BYTES, kinds: str | None = None,
+               check: Callable[[Image.Image], None] | None = None) -> Image.Image:
     """A decoded (loaded) Pillow image from a path or from bytes; `where` names it in messages
     (default: the path). `formats` limits the decoders Pillow tries (e.g. ("PNG", "JPEG")), and
-    `kinds` names them in the message for a file that is none of them ("JPEG or PNG")."""
+    `kinds` names them in the message for a file that is none of them ("JPEG or PNG"). `check`,
+    when given, sees the image after its header is read (size and mode known) and before its
+    pixels are decoded, and may raise to refuse it."""
     if isinstance(source, bytes | bytearray | memoryview):
         where = where or "<image>"
         if len(source) > max_bytes:
@@ -67,6 +71,8 @@ def open_image(source: str | os.PathLike | bytes, where: str | None = None, *, f
         if isinstance(e, UnidentifiedImageError):
             raise ValueError(f"{where}: not an image Pillow can read") from None
         raise ValueError(f"{where}: not a readable image ({type(e).__name__}: {e})") from None
+    if check is not None:
+        check(image)
     try:
         image.load()
     except MemoryError:

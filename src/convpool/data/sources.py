@@ -108,8 +108,11 @@ def _idx_folder(folder: Path, split: str) -> ArrayDataset:
     images, labels = load_idx_pair(images_path, labels_path)
     if images.ndim == 3:
         images = images[:, None]
-    train_labels_path = labels_path if split == "train" else _idx_paths(folder, "train")[1]
-    train_labels = labels if split == "train" else read_idx(train_labels_path)
+    try:
+        train_labels_path = labels_path if split == "train" else _idx_paths(folder, "train")[1]
+    except SplitMissing:  # a folder with a test split alone: its own labels say the classes
+        train_labels_path = labels_path
+    train_labels = labels if train_labels_path == labels_path else read_idx(train_labels_path)
     count = idx_class_count(train_labels, str(train_labels_path))
     if labels.size and int(labels.max()) >= count:
         raise ValueError(f"{labels_path}: label values must be in [0, {count}) for the {count} classes of "
