@@ -55,3 +55,19 @@ def test_auto_is_the_cpu_without_a_gpu(tmp_path, capsys, monkeypatch):
     assert cli.main(["train", "--data", "sample", "--epochs", "1", "--out", str(tmp_path / "run"),
                      "--no-progress"]) == 0
     assert "device: cpu" in capsys.readouterr().out
+
+
+def test_predict_goes_on_after_a_bad_input_and_says_how_many_failed(tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(numpy.full((28, 28), 128, dtype=numpy.uint8)).save(good)
+    cut = tmp_path / "cut.jpg"
+    Image.fromarray(numpy.zeros((40, 40, 3), dtype=numpy.uint8)).save(cut)
+    cut.write_bytes(cut.read_bytes()[:200])
+    result = subprocess.run([sys.executable, "-m", "convpool", "predict", "pretrained:fashion-mnist", str(cut),
+                             str(tmp_path / "missing.png"), str(good)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "good.png" in result.stdout and "1." in result.stdout  # predicted although two inputs before it failed
+    lines = result.stderr.strip().splitlines()
+    assert any("cut.jpg" in line for line in lines) and any("missing.png" in line for line in lines)
+    assert lines[-1] == "convpool predict: 2 of 3 inputs could not be predicted"
+    assert "Traceback" not in result.stderr

@@ -385,33 +385,47 @@ def predict_command(args) -> int:
     if args.top_k < 1:
         raise ValueError(f"--top-k must be 1 or more, got {args.top_k}")
     checkpoint, inputs = split_checkpoint(args.inputs)
-    for path in inputs:
-        check_input_file(path, run=True)
     loaded: dict[str, tuple] = {}
+    failed = 0
     for path in inputs:
-        spec_name = checkpoint or default_checkpoint(path)
-        if spec_name not in loaded:
-            loaded[spec_name] = resolve_checkpoint(spec_name, getattr(args, "device", None))
-        model, config = loaded[spec_name]
-        names = config.names
-        kind = kind_of(config)
-        if not kind.accepts_file(path):
-            raise ValueError(f"{path}: {spec_name} reads sound (.wav files)" if kind.sound else
-                             f"{path}: a sound, but {spec_name} reads images")
-        array, notes = kind.read(path, config)
-        with no_grad():
-            x = Tensor(_normalise(config)(array), device=model_device(model))
-            mirrored = config.tta and not kind.sound  # trained with --tta: scored the same way
-            logits = scores_with_mirror(model, x, config.tta_shift) if mirrored else model(x)
-            probabilities = F.softmax(logits, 1).numpy()[0]
-        k = min(args.top_k, len(names))
-        order = numpy.argsort(-probabilities)[:k]
-        via = "" if checkpoint else f" [{spec_name}]"
-        told = "; ".join(filter(None, [notes, scoring(config) if mirrored else ""]))
-        print(f"{path}{via}" + (f" ({told})" if told else ""))
-        for rank, index in enumerate(order, 1):
-            print(f"  {rank}. {names[index]:<14} {probabilities[index]:.4f}")
+        try:
+            _predict_one(args, path, checkpoint, loaded)
+        except (ValueError, OSError) as error:  # one bad input is reported; the others are still predicted
+            if len(inputs) == 1:
+                raise
+            failed += 1
+            print(f"convpool predict: error: {error}", file=sys.stderr)
+    if failed:
+        print(f"convpool predict: {failed} of {len(inputs)} inputs could not be predicted", file=sys.stderr)
+        return 2
     return 0
+
+
+def _predict_one(args, path: str, checkpoint: str | None, loaded: dict[str, tuple]) -> None:
+    """Print the top classes of one input (loading its network once, into `loaded`)."""
+    check_input_file(path, run=True)
+    spec_name = checkpoint or default_checkpoint(path)
+    if spec_name not in loaded:
+        loaded[spec_name] = resolve_checkpoint(spec_name, getattr(args, "device", None))
+    model, config = loaded[spec_name]
+    names = config.names
+    kind = kind_of(config)
+    if not kind.accepts_file(path):
+        raise ValueError(f"{path}: {spec_name} reads sound (.wav files)" if kind.sound else
+                         f"{path}: a sound, but {spec_name} reads images")
+    array, notes = kind.read(path, config)
+    with no_grad():
+        x = Tensor(_normalise(config)(array), device=model_device(model))
+        mirrored = config.tta and not kind.sound  # trained with --tta: scored the same way
+        logits = scores_with_mirror(model, x, config.tta_shift) if mirrored else model(x)
+        probabilities = F.softmax(logits, 1).numpy()[0]
+    k = min(args.top_k, len(names))
+    order = numpy.argsort(-probabilities)[:k]
+    via = "" if checkpoint else f" [{spec_name}]"
+    told = "; ".join(filter(None, [notes, scoring(config) if mirrored else ""]))
+    print(f"{path}{via}" + (f" ({told})" if told else ""))
+    for rank, index in enumerate(order, 1):
+        print(f"  {rank}. {names[index]:<14} {probabilities[index]:.4f}")
 
 
 def check_input_file(path: str, what: str = "an image or .wav file", flag: str = "", run: bool = False) -> None:
