@@ -13,6 +13,7 @@ from .. import functional as F
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
+from .placement import place
 
 
 class Identity(Module):
@@ -31,7 +32,7 @@ class Identity(Module):
 class Linear(Module):
     """y = x @ weight.T + bias over the last dim; weight (out_features, in_features)."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -45,6 +46,7 @@ class Linear(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        place(self, device)
 
     def reset_parameters(self) -> None:
         """PyTorch's default: weight ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)),

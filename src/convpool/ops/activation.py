@@ -91,21 +91,28 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     alpha = float(alpha)
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (it divides the input), got alpha=0")
-    return _elu(input, alpha, 1.0, 1.0 / alpha, "celu")
+    # PyTorch's celu backward uses 1 / alpha with alpha rounded to float32, both as the factor
+    # and inside the exponential (derivatives.yaml: 1.0 / alpha.toFloat()); so does this one
+    return _elu(input, alpha, 1.0, 1.0 / alpha, "celu", grad_input_scale=1.0 / float(numpy.float32(alpha)))
 
 
-def _elu(input: Tensor, alpha: float, scale: float, input_scale: float, name: str) -> Tensor:
+def _elu(input: Tensor, alpha: float, scale: float, input_scale: float, name: str,
+         grad_input_scale: float | None = None) -> Tensor:
     """PyTorch's general ELU: scale * x for x > 0, scale * alpha * (exp(x * input_scale) - 1)
     otherwise. Only the negative part is exponentiated, so it never overflows."""
+    grad_input_scale = input_scale if grad_input_scale is None else grad_input_scale
     xp = array_module(input.data)
     positive = input.data > 0
     negative_part = xp.minimum(input.data, 0) * input_scale
     y = xp.where(positive, input.data * scale if scale != 1 else input.data,
                  (scale * alpha) * xp.expm1(negative_part))
 
+    grad_exponent = negative_part if grad_input_scale == input_scale else \
+        xp.minimum(input.data, 0) * grad_input_scale
+
     def grad_fn(g):
         return (xp.where(positive, g * scale if scale != 1 else g,
-                         g * ((scale * alpha * input_scale) * xp.exp(negative_part))),)
+                         g * ((scale * alpha * grad_input_scale) * xp.exp(grad_exponent))),)
 
     return Tensor.from_op(y, (input,), grad_fn, name)
 
