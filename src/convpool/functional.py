@@ -34,6 +34,7 @@ from .ops.conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d
 from .ops.dropout import alpha_dropout, dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout
 from .ops.embedding import embedding, one_hot
 from .ops.fold import fold, unfold
+from .ops.grid_sample import affine_grid, grid_sample
 from .ops.interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest
 from .ops.linear import linear
 from .ops.loss import (
@@ -81,7 +82,7 @@ __all__ = [
     "sigmoid", "tanh", "softmax", "log_softmax", "softmin",
     "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
     "linear", "embedding", "one_hot", "pad", "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
-    "pixel_shuffle", "pixel_unshuffle",
+    "pixel_shuffle", "pixel_unshuffle", "affine_grid", "grid_sample",
     "batch_norm", "instance_norm", "layer_norm", "group_norm", "local_response_norm",
     "normalize", "cosine_similarity", "pairwise_distance",
     "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
