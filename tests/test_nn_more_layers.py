@@ -59,6 +59,9 @@ LAYERS = [
     ("ZeroPad2d", {"padding": (-1, 2, 1, -2)}, (2, 3, 4, 4)),
     ("Unflatten", {"dim": 1, "unflattened_size": (3, 4)}, (2, 12)),
     ("Unflatten", {"dim": -1, "unflattened_size": (2, -1)}, (2, 3, 8)),
+    ("Tanhshrink", {}, (3, 4)), ("Softshrink", {"lambd": 0.3}, (3, 4)), ("Hardshrink", {"lambd": 0.4}, (3, 4)),
+    ("RReLU", {"lower": 0.1, "upper": 0.2}, (3, 4)), ("ChannelShuffle", {"groups": 2}, (2, 4, 3, 3)),
+    ("RMSNorm", {"normalized_shape": (3, 4)}, (2, 3, 4)), ("RMSNorm", {"normalized_shape": 4, "eps": 1e-3}, (2, 4)),
     ("Embedding", None, None),
 ]
 
@@ -68,11 +71,36 @@ LAYERS = [
 @pytest.mark.parametrize("name,config,shape", [c for c in LAYERS if c[1] is not None],
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(LAYERS) if c[1] is not None])
 def test_layer_matches_torch(name, config, shape, dtype):
+    ours, theirs = getattr(nn, name)(**config), getattr(torch.nn, name)(**config)
+    if name == "RReLU":  # the eval-mode slope; training draws differ between libraries
+        ours.eval()
+        theirs.eval()
     x = tie_free(numpy.random.default_rng(len(name)), shape, dtype) * 2 if "Max" in name else \
         _rand(len(name), shape, dtype)
     if name.startswith("LPPool"):  # odd powers of negative sums are NaN in both libraries
         x = numpy.abs(x) + numpy.asarray(0.1, dtype=dtype)
-    compare_module(getattr(nn, name)(**config), getattr(torch.nn, name)(**config), x, check_output_shape=False)
+    compare_module(ours, theirs, x, check_output_shape=False)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_bilinear_layer_matches_torch(bias, dtype):
+    ours, theirs = nn.Bilinear(3, 4, 2, bias=bias, dtype=dtype), torch.nn.Bilinear(3, 4, 2, bias=bias,
+                                                                                   dtype=getattr(torch, dtype))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x1, x2 = _rand(1, (2, 5, 3), dtype), _rand(2, (2, 5, 4), dtype)
+    a, b = convpool.tensor(x1, requires_grad=True), convpool.tensor(x2, requires_grad=True)
+    ta, tb = torch.tensor(x1, requires_grad=True), torch.tensor(x2, requires_grad=True)
+    y, expected = ours(a, b), theirs(ta, tb)
+    rtol, atol = TOLERANCE[numpy.dtype(dtype)]
+    numpy.testing.assert_allclose(y.detach().numpy(), expected.detach().numpy(), rtol=rtol, atol=atol)
+    upstream = numpy.random.default_rng(0).standard_normal(y.shape).astype(dtype)
+    y.backward(convpool.tensor(upstream))
+    expected.backward(torch.tensor(upstream))
+    for mine, reference in [(a.grad, ta.grad), (b.grad, tb.grad), (ours.weight.grad, theirs.weight.grad)] + (
+            [(ours.bias.grad, theirs.bias.grad)] if bias else []):
+        numpy.testing.assert_allclose(mine.numpy(), reference.numpy(), rtol=rtol, atol=atol)
 
 
 @needs_torch
@@ -153,6 +181,12 @@ def _loss_inputs(name: str, dtype: str):
         return x - numpy.log(numpy.exp(x).sum(1, keepdims=True)), rng.dirichlet(numpy.ones(3), 4).astype(dtype)
     if name == "BCEWithLogitsLoss":
         return x, rng.random((4, 3)).astype(dtype)
+    if name in ("SoftMarginLoss", "HingeEmbeddingLoss"):
+        return numpy.abs(x), rng.choice([-1.0, 1.0], (4, 3)).astype(dtype)
+    if name == "MultiLabelSoftMarginLoss":
+        return x, rng.integers(0, 2, (4, 3)).astype(dtype)
+    if name == "PoissonNLLLoss":
+        return x, (rng.poisson(2.0, (4, 3)) + 1).astype(dtype)
     return x, rng.standard_normal((4, 3)).astype(dtype)
 
 
@@ -163,7 +197,8 @@ LOSSES = [
     ("SmoothL1Loss", {"beta": 0.5}), ("HuberLoss", {"delta": 0.7}), ("BCELoss", {}),
     ("BCELoss", {"weight": "class"}), ("BCEWithLogitsLoss", {"pos_weight": "class"}),
     ("KLDivLoss", {"reduction": "batchmean"}), ("KLDivLoss", {"reduction": "sum", "log_target": False}),
-    ("MSELoss", {"size_average": False}),
+    ("MSELoss", {"size_average": False}), ("SoftMarginLoss", {}), ("MultiLabelSoftMarginLoss", {"weight": "class"}),
+    ("HingeEmbeddingLoss", {"margin": 0.5}), ("PoissonNLLLoss", {"full": True}),
 ]
 
 
@@ -186,6 +221,23 @@ def test_loss_layer_matches_torch(name, config, dtype):
     y.backward(convpool.tensor(upstream))
     expected.backward(torch.tensor(upstream))
     numpy.testing.assert_allclose(x_ours.grad.numpy(), x_theirs.grad.numpy(), rtol=rtol, atol=atol)
+
+
+@needs_torch
+def test_multi_input_loss_layers_match_torch():
+    rng = numpy.random.default_rng(4)
+    a, p, n = (rng.standard_normal((5, 4)) for _ in range(3))
+    y = rng.choice([-1.0, 1.0], 5)
+    mean, target, var = rng.standard_normal((5, 4)), rng.standard_normal((5, 4)), rng.random((5, 4)) + 0.1
+    cases = [
+        (nn.TripletMarginLoss(margin=0.7, swap=True), torch.nn.TripletMarginLoss(margin=0.7, swap=True), (a, p, n)),
+        (nn.MarginRankingLoss(margin=0.2), torch.nn.MarginRankingLoss(margin=0.2), (a[:, 0], p[:, 0], y)),
+        (nn.CosineEmbeddingLoss(margin=0.1), torch.nn.CosineEmbeddingLoss(margin=0.1), (a, p, y)),
+        (nn.GaussianNLLLoss(full=True), torch.nn.GaussianNLLLoss(full=True), (mean, target, var)),
+    ]
+    for ours, theirs, arrays in cases:
+        got = ours(*(convpool.tensor(x) for x in arrays)).item()
+        assert got == pytest.approx(theirs(*(torch.tensor(x) for x in arrays)).item(), rel=1e-12), type(ours)
 
 
 # ----- containers ----------------------------------------------------------------------------
@@ -225,7 +277,7 @@ def test_parameter_list_and_dict_register_parameters_and_train():
     lambda **kw: nn.ConvTranspose1d(1, 2, 3, **kw),
     lambda **kw: nn.BatchNorm2d(3, **kw), lambda **kw: nn.LayerNorm(4, **kw), lambda **kw: nn.GroupNorm(1, 2, **kw),
     lambda **kw: nn.InstanceNorm2d(2, affine=True, **kw), lambda **kw: nn.PReLU(**kw),
-    lambda **kw: nn.Embedding(5, 2, **kw),
+    lambda **kw: nn.Embedding(5, 2, **kw), lambda **kw: nn.Bilinear(2, 3, 4, **kw), lambda **kw: nn.RMSNorm(3, **kw),
 ])
 def test_layers_accept_device_and_dtype_like_torch(make):
     layer = make(device="cpu", dtype=convpool.float64)

@@ -303,3 +303,49 @@ class Softmax2d(_Elementwise):
         if input.ndim not in (3, 4):
             raise ValueError(f"Softmax2d: input must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape {input.shape}")
         return F.softmax(input, -3)
+
+
+class Tanhshrink(_Elementwise):
+    """x - tanh(x)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.tanhshrink(input)
+
+
+class _Shrink(_Elementwise):
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(_Shrink):
+    """Soft thresholding: x -+ lambd outside [-lambd, lambd], 0 inside."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softshrink(input, self.lambd)
+
+
+class Hardshrink(_Shrink):
+    """x outside [-lambd, lambd], 0 inside."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardshrink(input, self.lambd)
+
+
+class RReLU(_InplaceElementwise):
+    """Leaky ReLU with a random slope in [lower, upper] per element while training, their
+    mean otherwise."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False) -> None:
+        super().__init__(inplace)
+        self.lower = lower
+        self.upper = upper
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.rrelu(input, self.lower, self.upper, self.training)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")

@@ -1,5 +1,5 @@
-"""Layers that change spatial resolution without weights: Upsample (F.interpolate),
-UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle and PixelUnshuffle."""
+"""Layers that rearrange or resample pixels without weights: Upsample (F.interpolate),
+UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle, PixelUnshuffle, ChannelShuffle."""
 
 from __future__ import annotations
 
@@ -73,3 +73,17 @@ class PixelUnshuffle(Module):
 
     def extra_repr(self) -> str:
         return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    """Interleave `groups` groups of channels (ShuffleNet)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

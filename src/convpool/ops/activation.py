@@ -347,6 +347,51 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return mul(getitem(input, lead + (slice(0, half),)), sigmoid(getitem(input, lead + (slice(half, size),))))
 
 
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    xp = array_module(input.data)
+    t = xp.tanh(input.data)
+    return Tensor.from_op(input.data - t, (input,), lambda g: (g * (t * t),), "tanhshrink")
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between (soft thresholding)."""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be non-negative, got lambd={lambd}")
+    xp = array_module(input.data)
+    x = input.data
+    level = _scalar(lambd, x)
+    outside = (x > level) | (x < -level)
+    y = xp.where(x > level, x - level, xp.where(x < -level, x + level, _scalar(0, x)))
+    return Tensor.from_op(y, (input,), lambda g: (g * outside,), "softshrink")
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    xp = array_module(input.data)
+    x = input.data
+    outside = (x > _scalar(lambd, x)) | (x < -_scalar(lambd, x))
+    return Tensor.from_op(xp.where(outside, x, _scalar(0, x)), (input,), lambda g: (g * outside,), "hardshrink")
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Randomised leaky ReLU: while training each negative element gets its own slope drawn
+    from U(lower, upper) (from the library RNG, so the draws differ from PyTorch's);
+    otherwise the slope is (lower + upper) / 2. `inplace` is accepted; the result is new."""
+    if not 0 <= lower <= upper:
+        raise ValueError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2)
+    from .. import backend
+
+    xp = array_module(input.data)
+    x = input.data
+    slopes = xp.asarray(backend.rng().uniform(lower, upper, x.shape), dtype=x.dtype)
+    factor = xp.where(x >= 0, _scalar(1, x), slopes)
+    return Tensor.from_op(x * factor, (input,), lambda g: (g * factor,), "rrelu")
+
+
 # ----- helpers -----------------------------------------------------------------------------
 def _along(input: Tensor, dim: int, op: str):
     """The data (a 0-d tensor viewed as 1-D, as PyTorch allows) and dim as a checked axis."""
