@@ -43,9 +43,8 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     y, passes = xp.empty_like(x), xp.empty(x.shape, dtype=bool)
 
     def forward_part(start: int, stop: int) -> None:
-        xp.less_equal(x[start:stop], 0, out=passes[start:stop])
-        xp.logical_not(passes[start:stop], out=passes[start:stop])
         xp.maximum(x[start:stop], 0, out=y[start:stop])
+        xp.not_equal(y[start:stop], 0, out=passes[start:stop])  # x > 0, or NaN (max(NaN, 0) is NaN)
 
     parallel_for(x.shape[0], forward_part, min_size=1, elements=x.size, like=x)
 
