@@ -62,6 +62,13 @@ ELEMENTWISE = [
     ("logsigmoid", lambda s: activation.logsigmoid, lambda s: _torch_f().logsigmoid),
     ("threshold", lambda s: (lambda x: activation.threshold(x, 0.3 * s - 0.2, -1.5)),
      lambda s: (lambda x: _torch_f().threshold(x, 0.3 * s - 0.2, -1.5))),
+    ("tanhshrink", lambda s: activation.tanhshrink, lambda s: _torch_f().tanhshrink),
+    ("softshrink", lambda s: (lambda x: activation.softshrink(x, 0.3 * s)),
+     lambda s: (lambda x: _torch_f().softshrink(x, 0.3 * s))),
+    ("hardshrink", lambda s: (lambda x: activation.hardshrink(x, 0.2 + 0.3 * s)),
+     lambda s: (lambda x: _torch_f().hardshrink(x, 0.2 + 0.3 * s))),
+    ("rrelu_eval", lambda s: (lambda x: activation.rrelu(x, 0.1, 0.2 + 0.1 * s)),
+     lambda s: (lambda x: _torch_f().rrelu(x, 0.1, 0.2 + 0.1 * s))),
 ]
 
 
@@ -174,6 +181,18 @@ def test_inplace_is_accepted_and_leaves_the_input_alone(name):
     numpy.testing.assert_array_equal(x, before)
 
 
+def test_rrelu_in_training_draws_one_slope_per_negative_element():
+    convpool.manual_seed(0)
+    x = convpool.tensor(-numpy.ones((200, 100)), requires_grad=True)
+    y = activation.rrelu(x, 0.1, 0.3, training=True)
+    slopes = -y.detach().numpy()
+    assert slopes.min() >= 0.1 and slopes.max() <= 0.3 and abs(slopes.mean() - 0.2) < 0.002
+    y.backward(convpool.ones(200, 100, dtype="float64"))
+    numpy.testing.assert_array_equal(x.grad.numpy(), slopes)
+    positive = convpool.tensor(numpy.ones(5))
+    numpy.testing.assert_array_equal(activation.rrelu(positive, training=True).numpy(), numpy.ones(5))
+
+
 # ----- always run: central differences, erfc, dtype, errors ------------------------------------
 @pytest.mark.parametrize("name,fn", [
     ("relu", activation.relu),
@@ -198,6 +217,9 @@ def test_inplace_is_accepted_and_leaves_the_input_alone(name):
     ("prelu", lambda x: activation.prelu(x, convpool.tensor(numpy.array([0.2, -0.3, 0.5, 1.5])))),
     ("glu", lambda x: activation.glu(x, 1)),
     ("softmin", lambda x: activation.softmin(x, 1)),
+    ("tanhshrink", activation.tanhshrink),
+    ("softshrink", lambda x: activation.softshrink(x, 0.05)),
+    ("hardshrink", lambda x: activation.hardshrink(x, 0.05)),
     ("softmax0", lambda x: activation.softmax(x, 0)),
     ("softmax-1", lambda x: activation.softmax(x, -1)),
     ("log_softmax0", lambda x: activation.log_softmax(x, 0)),

@@ -11,7 +11,7 @@ from reference import check_grad, compare, needs_torch, torch
 import convpool
 from convpool.ops.conv import conv2d
 from convpool.ops.fold import fold, unfold
-from convpool.ops.shuffle import pixel_shuffle, pixel_unshuffle
+from convpool.ops.shuffle import channel_shuffle, pixel_shuffle, pixel_unshuffle
 
 DTYPES = ["float64", "float32"]
 
@@ -114,3 +114,13 @@ def test_pixel_unshuffle_inverts_pixel_shuffle_and_errors():
         pixel_unshuffle(x, 2)
     with pytest.raises(ValueError, match=r"upscale_factor must be a positive int, got upscale_factor=0"):
         pixel_shuffle(x, 0)
+
+
+@needs_torch
+@pytest.mark.parametrize("groups", [1, 2, 3, 6])
+@pytest.mark.parametrize("shape", [(2, 6, 3), (2, 6, 2, 3), (1, 12, 2, 1, 2)])
+def test_channel_shuffle_matches_torch(groups, shape):
+    if shape[1] % groups:
+        return
+    x = numpy.random.default_rng(groups).standard_normal(shape)
+    compare(lambda t: channel_shuffle(t, groups), lambda t: torch.nn.functional.channel_shuffle(t, groups), x)

@@ -417,3 +417,53 @@ def test_new_loss_argument_errors():
         convpool.functional.mse_loss(x, t, weight=convpool.ones(3))
     with pytest.raises(ValueError, match=r"kl_div: reduction must be 'none', 'batchmean', 'mean' or 'sum'"):
         convpool.functional.kl_div(x, t, reduction="avg")
+
+
+# ----- margin, embedding and likelihood losses --------------------------------------------------
+def _signs(rng, shape):
+    return rng.choice([-1.0, 1.0], size=shape)
+
+
+MARGIN_CASES = [
+    ("soft_margin_loss", lambda rng: (rng.standard_normal((4, 3)), _signs(rng, (4, 3))), {}),
+    ("multilabel_soft_margin_loss", lambda rng: (rng.standard_normal((4, 3)), rng.integers(0, 2, (4, 3)) * 1.0), {}),
+    ("margin_ranking_loss", lambda rng: (rng.standard_normal(5), rng.standard_normal(5), _signs(rng, 5)),
+     {"margin": 0.3}),
+    ("hinge_embedding_loss", lambda rng: (rng.random((4, 3)) * 2, _signs(rng, (4, 3))), {"margin": 1.2}),
+    ("cosine_embedding_loss", lambda rng: (rng.standard_normal((5, 4)), rng.standard_normal((5, 4)), _signs(rng, 5)),
+     {"margin": 0.1}),
+    ("cosine_embedding_loss", lambda rng: (rng.standard_normal(4), rng.standard_normal(4), numpy.array(-1.0)), {}),
+    ("triplet_margin_loss", lambda rng: tuple(rng.standard_normal((5, 4)) for _ in range(3)), {"margin": 0.8}),
+    ("triplet_margin_loss", lambda rng: tuple(rng.standard_normal((5, 4)) for _ in range(3)), {"swap": True, "p": 1.0}),
+    ("poisson_nll_loss", lambda rng: (rng.standard_normal((4, 3)), rng.poisson(2.0, (4, 3)) * 1.0), {}),
+    ("poisson_nll_loss", lambda rng: (rng.random((4, 3)) + 0.1, rng.poisson(2.0, (4, 3)) + 1.0),
+     {"log_input": False, "full": True}),
+    ("gaussian_nll_loss", lambda rng: (rng.standard_normal((4, 3)), rng.standard_normal((4, 3)),
+                                       rng.random((4, 3)) + 0.1), {}),
+    ("gaussian_nll_loss", lambda rng: (rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng.random(4) + 0.1),
+     {"full": True}),
+    ("gaussian_nll_loss", lambda rng: (rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng.random((4, 1))),
+     {"eps": 0.05}),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name,draw,extra", MARGIN_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(MARGIN_CASES)])
+def test_margin_and_likelihood_losses_match_torch(name, draw, extra, reduction, dtype):
+    arrays = [numpy.asarray(a).astype(dtype) for a in draw(numpy.random.default_rng(len(name)))]
+    labels = name in ("margin_ranking_loss", "hinge_embedding_loss", "cosine_embedding_loss", "soft_margin_loss")
+    grad_inputs = tuple(range(len(arrays) - 1)) if labels else None
+    compare(lambda *a: getattr(convpool.functional, name)(*a, reduction=reduction, **extra),
+            lambda *a: getattr(_F(), name)(*a, reduction=reduction, **extra), *arrays, grad_inputs=grad_inputs)
+
+
+def test_margin_losses_gradients_match_central_differences():
+    rng = numpy.random.default_rng(3)
+    a, p, n = (rng.standard_normal((4, 3)) for _ in range(3))
+    check_grad(lambda a, p, n: convpool.functional.triplet_margin_loss(a, p, n, margin=5.0), a, p, n)
+    check_grad(lambda a, b: convpool.functional.cosine_embedding_loss(a, b, numpy.array([1.0, -1.0, 1.0, -1.0]),
+                                                                       margin=-1.0), a, p)
+    check_grad(lambda x, t: convpool.functional.poisson_nll_loss(x, t, full=True), a, numpy.abs(p) * 3)
+    check_grad(lambda x, t, v: convpool.functional.gaussian_nll_loss(x, t, v * v + 0.5), a, p, n)

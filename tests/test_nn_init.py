@@ -198,3 +198,40 @@ def test_norm_layers_start_at_ones_and_zeros():
     assert bn.running_mean.tolist() == [0.0] * 3 and int(bn.num_batches_tracked.item()) == 0
     ln = nn.LayerNorm((2, 3))
     assert ln.weight.detach().numpy().tolist() == [[1.0] * 3] * 2 and not ln.bias.detach().numpy().any()
+
+
+# ----- trunc_normal_, orthogonal_, eye_, dirac_ ----------------------------------------------------
+def test_trunc_normal_stays_within_the_bounds_with_the_truncated_moments():
+    t = nn.init.trunc_normal_(convpool.zeros(400, 500), mean=0.5, std=1.0, a=-0.5, b=2.0,
+                              generator=numpy.random.default_rng(0))
+    values = t.numpy()
+    assert values.min() >= -0.5 and values.max() <= 2.0
+    # the mean of N(0.5, 1) truncated to [-0.5, 2]: 0.5 + (phi(-1) - phi(1.5)) / (Phi(1.5) - Phi(-1))
+    phi = [math.exp(-z * z / 2) / math.sqrt(2 * math.pi) for z in (-1.0, 1.5)]
+    cdf = [0.5 * math.erfc(-z / math.sqrt(2)) for z in (-1.0, 1.5)]
+    assert abs(values.mean() - (0.5 + (phi[0] - phi[1]) / (cdf[1] - cdf[0]))) < 0.005
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 2, 3, 3), (6, 6)])
+def test_orthogonal_gives_orthonormal_rows_or_columns(shape):
+    t = nn.init.orthogonal_(convpool.zeros(*shape, dtype="float64"), gain=2.0, generator=numpy.random.default_rng(1))
+    flat = t.numpy().reshape(shape[0], -1) / 2.0
+    small = min(flat.shape)
+    gram = flat @ flat.T if flat.shape[0] <= flat.shape[1] else flat.T @ flat
+    numpy.testing.assert_allclose(gram, numpy.eye(small), atol=1e-12)
+
+
+@needs_torch
+def test_eye_and_dirac_match_torch():
+    numpy.testing.assert_array_equal(nn.init.eye_(convpool.zeros(3, 5)).numpy(),
+                                     torch.nn.init.eye_(torch.empty(3, 5)).numpy())
+    for shape, groups in (((4, 2, 3), 1), ((6, 3, 3, 3), 2), ((2, 4, 1, 3, 3), 1)):
+        numpy.testing.assert_array_equal(nn.init.dirac_(convpool.zeros(*shape), groups).numpy(),
+                                         torch.nn.init.dirac_(torch.empty(*shape), groups).numpy())
+
+
+def test_dirac_makes_a_convolution_the_identity():
+    conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+    nn.init.dirac_(conv.weight)
+    x = convpool.randn(2, 3, 5, 5)
+    numpy.testing.assert_allclose(conv(x).detach().numpy(), x.numpy(), rtol=1e-6)

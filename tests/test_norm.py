@@ -8,7 +8,15 @@ import pytest
 from reference import REFERENCE_DEVICES, TOLERANCE, check_grad, compare, needs_torch, torch
 
 import convpool
-from convpool.ops.norm import batch_norm, group_norm, instance_norm, layer_norm, local_response_norm, normalize
+from convpool.ops.norm import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    normalize,
+    rms_norm,
+)
 
 DTYPES = ["float64", "float32"]
 
@@ -334,6 +342,23 @@ def test_instance_and_local_response_norm_errors():
         instance_norm(convpool.zeros(2, 3, 4), weight=convpool.ones(2))
     with pytest.raises(ValueError, match=r"local_response_norm: size must be a positive int, got size=0"):
         local_response_norm(convpool.zeros(2, 3, 4), 0)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("normalized_shape", [(4,), (3, 4)])
+@pytest.mark.parametrize("eps", [None, 1e-3])
+@pytest.mark.parametrize("with_weight", [True, False])
+def test_rms_norm_matches_torch(normalized_shape, eps, with_weight, dtype):
+    rng = numpy.random.default_rng(len(normalized_shape))
+    x = rng.standard_normal((2, 3, 4)).astype(dtype)
+    if with_weight:
+        w = rng.standard_normal(normalized_shape).astype(dtype)
+        compare(lambda t, w: rms_norm(t, normalized_shape, w, eps),
+                lambda t, w: TF().rms_norm(t, normalized_shape, w, eps), x, w)
+    else:
+        compare(lambda t: rms_norm(t, normalized_shape, eps=eps), lambda t: TF().rms_norm(t, normalized_shape, eps=eps),
+                x)
 
 
 def TF():

@@ -22,6 +22,7 @@ from ..shapes import output_length, same_padding, transposed_output_length
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
+from .placement import place
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -55,7 +56,7 @@ class _ConvNd(Module):
     _transposed = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride, padding, dilation,
-                 output_padding, groups: int, bias: bool, padding_mode: str, dtype=None) -> None:
+                 output_padding, groups: int, bias: bool, padding_mode: str, device=None, dtype=None) -> None:
         super().__init__()
         nd = self._nd
         if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
@@ -105,6 +106,7 @@ class _ConvNd(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
+        place(self, device)
 
     def _pad_for_f_pad(self) -> list[int]:
         """F.pad's argument for this layer's padding: last axis first, (before, after) each."""
@@ -153,9 +155,9 @@ class _ConvNd(Module):
 
 class _Conv(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", dtype=None) -> None:
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, 0, groups, bias,
-                         padding_mode, dtype)
+                         padding_mode, device, dtype)
 
     def _conv_forward(self, fn, input: Tensor) -> Tensor:
         if self.padding_mode != "zeros":
@@ -205,9 +207,9 @@ class _ConvTransposeNd(_ConvNd):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros",
-                 dtype=None) -> None:
+                 device=None, dtype=None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups,
-                         bias, padding_mode, dtype)
+                         bias, padding_mode, device, dtype)
 
     def _output_padding(self, input_shape: Sequence[int], output_size: Sequence[int] | None) -> tuple[int, ...]:
         """output_padding, or the one that makes the output output_size (as torch's forward

@@ -43,9 +43,8 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     y, passes = xp.empty_like(x), xp.empty(x.shape, dtype=bool)
 
     def forward_part(start: int, stop: int) -> None:
-        xp.less_equal(x[start:stop], 0, out=passes[start:stop])
-        xp.logical_not(passes[start:stop], out=passes[start:stop])
         xp.maximum(x[start:stop], 0, out=y[start:stop])
+        xp.not_equal(y[start:stop], 0, out=passes[start:stop])  # x > 0, or NaN (max(NaN, 0) is NaN)
 
     parallel_for(x.shape[0], forward_part, min_size=1, elements=x.size, like=x)
 
@@ -91,21 +90,28 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     alpha = float(alpha)
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (it divides the input), got alpha=0")
-    return _elu(input, alpha, 1.0, 1.0 / alpha, "celu")
+    # PyTorch's celu backward uses 1 / alpha with alpha rounded to float32, both as the factor
+    # and inside the exponential (derivatives.yaml: 1.0 / alpha.toFloat()); so does this one
+    return _elu(input, alpha, 1.0, 1.0 / alpha, "celu", grad_input_scale=1.0 / float(numpy.float32(alpha)))
 
 
-def _elu(input: Tensor, alpha: float, scale: float, input_scale: float, name: str) -> Tensor:
+def _elu(input: Tensor, alpha: float, scale: float, input_scale: float, name: str,
+         grad_input_scale: float | None = None) -> Tensor:
     """PyTorch's general ELU: scale * x for x > 0, scale * alpha * (exp(x * input_scale) - 1)
     otherwise. Only the negative part is exponentiated, so it never overflows."""
+    grad_input_scale = input_scale if grad_input_scale is None else grad_input_scale
     xp = array_module(input.data)
     positive = input.data > 0
     negative_part = xp.minimum(input.data, 0) * input_scale
     y = xp.where(positive, input.data * scale if scale != 1 else input.data,
                  (scale * alpha) * xp.expm1(negative_part))
 
+    grad_exponent = negative_part if grad_input_scale == input_scale else \
+        xp.minimum(input.data, 0) * grad_input_scale
+
     def grad_fn(g):
         return (xp.where(positive, g * scale if scale != 1 else g,
-                         g * ((scale * alpha * input_scale) * xp.exp(negative_part))),)
+                         g * ((scale * alpha * grad_input_scale) * xp.exp(grad_exponent))),)
 
     return Tensor.from_op(y, (input,), grad_fn, name)
 
@@ -338,6 +344,51 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     half = size // 2
     lead = (slice(None),) * axis
     return mul(getitem(input, lead + (slice(0, half),)), sigmoid(getitem(input, lead + (slice(half, size),))))
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    xp = array_module(input.data)
+    t = xp.tanh(input.data)
+    return Tensor.from_op(input.data - t, (input,), lambda g: (g * (t * t),), "tanhshrink")
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between (soft thresholding)."""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be non-negative, got lambd={lambd}")
+    xp = array_module(input.data)
+    x = input.data
+    level = _scalar(lambd, x)
+    outside = (x > level) | (x < -level)
+    y = xp.where(x > level, x - level, xp.where(x < -level, x + level, _scalar(0, x)))
+    return Tensor.from_op(y, (input,), lambda g: (g * outside,), "softshrink")
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    xp = array_module(input.data)
+    x = input.data
+    outside = (x > _scalar(lambd, x)) | (x < -_scalar(lambd, x))
+    return Tensor.from_op(xp.where(outside, x, _scalar(0, x)), (input,), lambda g: (g * outside,), "hardshrink")
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """Randomised leaky ReLU: while training each negative element gets its own slope drawn
+    from U(lower, upper) (from the library RNG, so the draws differ from PyTorch's);
+    otherwise the slope is (lower + upper) / 2. `inplace` is accepted; the result is new."""
+    if not 0 <= lower <= upper:
+        raise ValueError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2)
+    from .. import backend
+
+    xp = array_module(input.data)
+    x = input.data
+    slopes = xp.asarray(backend.rng().uniform(lower, upper, x.shape), dtype=x.dtype)
+    factor = xp.where(x >= 0, _scalar(1, x), slopes)
+    return Tensor.from_op(x * factor, (input,), lambda g: (g * factor,), "rrelu")
 
 
 # ----- helpers -----------------------------------------------------------------------------

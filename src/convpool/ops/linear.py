@@ -47,3 +47,28 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     parents = (input, weight) if bias is None else (input, weight, bias)
     return Tensor.from_op(y.reshape(out_shape), parents, grad_fn, "linear")
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_k = x1^T W_k x2 + b_k for input1 (*, in1), input2 (*, in2), weight (out, in1, in2).
+    Composed from matmul, mul and sum, so every gradient comes from them."""
+    from .basic import add, matmul, mul, permute, reshape, sum
+
+    if weight.ndim != 3:
+        raise ValueError(f"bilinear: weight must be 3-D (out_features, in1_features, in2_features), got {weight.shape}")
+    out_features, in1, in2 = weight.shape
+    if input1.ndim == 0 or input1.shape[-1] != in1 or input2.shape[-1:] != (in2,) or \
+            input1.shape[:-1] != input2.shape[:-1]:
+        raise ValueError(f"bilinear: inputs {input1.shape} and {input2.shape} must share their leading dims and end "
+                         f"with in1_features={in1} and in2_features={in2} of weight {weight.shape}")
+    if bias is not None and bias.shape != (out_features,):
+        raise ValueError(f"bilinear: bias must have shape ({out_features},), got {bias.shape}")
+    check_same_dtype("bilinear", input1=input1, input2=input2, weight=weight, bias=bias)
+    lead = input1.shape[:-1]
+    x1 = reshape(input1, (-1, in1))
+    x2 = reshape(input2, (-1, 1, in2))
+    mixed = matmul(x1, reshape(permute(weight, (1, 0, 2)), (in1, out_features * in2)))  # (M, out * in2)
+    y = sum(mul(reshape(mixed, (-1, out_features, in2)), x2), 2)
+    if bias is not None:
+        y = add(y, bias)
+    return reshape(y, lead + (out_features,))

@@ -19,9 +19,9 @@ import numpy
 
 from ..backend import array_module
 from ..tensor import Tensor
-from .activation import log_softmax
+from .activation import log_softmax, logsigmoid, softplus
 from .args import check_same_dtype
-from .basic import abs, as_tensor, div, mean, mul, neg, reshape, sum
+from .basic import abs, add, as_tensor, clamp, div, exp, log, mean, mul, neg, pow, reshape, sub, sum, where
 
 _REDUCTIONS = ("none", "mean", "sum")
 _BCE_EPSILON = float(numpy.float32(1e-12))  # PyTorch's binary_cross_entropy_backward clamp
@@ -259,6 +259,145 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight: Tensor | Non
 
     elementwise = Tensor.from_op(loss, (input, target), grad_fn, "binary_cross_entropy_with_logits")
     return _reduce(elementwise, reduction)
+
+
+# ----- margin and embedding losses, composed from differentiable ops (PyTorch's formulas) ----
+def soft_margin_loss(input: Tensor, target, size_average: bool | None = None, reduce: bool | None = None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x)) for labels y in {-1, 1}: a smooth two-class margin loss."""
+    reduction = _legacy_reduction("soft_margin_loss", size_average, reduce, reduction)
+    target = _paired_target("soft_margin_loss", input, target, None)
+    return _reduce(softplus(neg(mul(input, target)), 1.0, math.inf), reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target, weight: Tensor | None = None,
+                                size_average: bool | None = None, reduce: bool | None = None,
+                                reduction: str = "mean") -> Tensor:
+    """Per sample of (N, C): the mean over classes of -(t log sigmoid(x) + (1 - t) log sigmoid(-x)),
+    each class weighted by weight (a constant), then reduced over samples."""
+    op = "multilabel_soft_margin_loss"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    target = _paired_target(op, input, target, None)
+    losses = neg(add(mul(target, logsigmoid(input)), mul(sub(1, target), logsigmoid(neg(input)))))
+    if weight is not None:
+        losses = mul(losses, Tensor(weight.data))
+    per_sample = mean(losses, input.ndim - 1) if input.ndim else losses
+    return _reduce(per_sample, reduction)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0,
+                        size_average: bool | None = None, reduce: bool | None = None,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, -y (x1 - x2) + margin): y = 1 wants x1 ranked above x2, y = -1 below."""
+    op = "margin_ranking_loss"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    if not (input1.shape == input2.shape == as_tensor(target).shape):
+        raise ValueError(f"{op}: input1 {input1.shape}, input2 {input2.shape} and target "
+                         f"{as_tensor(target).shape} must have one shape")
+    target = as_tensor(target, input1)
+    return _reduce(clamp(add(neg(mul(target, sub(input1, input2))), float(margin)), min=0.0), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, size_average: bool | None = None,
+                         reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """x where y = 1, max(0, margin - x) where y = -1 (input holds distances)."""
+    op = "hinge_embedding_loss"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    target = _paired_target(op, input, target, None)
+    t = target.data
+    hinge = clamp(sub(float(margin), input), min=0.0)
+    losses = add(where(t != 1, hinge, 0.0), where(t != -1, input, 0.0))
+    return _reduce(losses, reduction)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float = 0.0,
+                          size_average: bool | None = None, reduce: bool | None = None,
+                          reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1; rows of (N, D)
+    or one pair of (D,). The squared norms get PyTorch's 1e-12."""
+    op = "cosine_embedding_loss"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    if input1.shape != input2.shape or input1.ndim not in (1, 2):
+        raise ValueError(f"{op}: input1 {input1.shape} and input2 {input2.shape} must share a shape (N, D) or (D,)")
+    axis = input1.ndim - 1
+    target = as_tensor(target, input1)
+    if target.shape != input1.shape[:-1]:
+        raise ValueError(f"{op}: target shape {target.shape} must be {input1.shape[:-1]} for inputs {input1.shape}")
+    dot = sum(mul(input1, input2), axis)
+    square1 = add(sum(mul(input1, input1), axis), 1e-12)
+    square2 = add(sum(mul(input2, input2), axis), 1e-12)
+    cos = div(dot, pow(mul(square1, square2), 0.5))
+    t = target.data
+    losses = add(where(t == 1, sub(1.0, cos), 0.0), where(t == -1, clamp(sub(cos, float(margin)), min=0.0), 0.0))
+    return _reduce(losses, reduction)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2.0,
+                        eps: float = 1e-6, swap: bool = False, size_average: bool | None = None,
+                        reduce: bool | None = None, reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)) with d the pairwise p-norm distance; swap also
+    tries d(p, n) as the negative distance and keeps the smaller (Balntas et al., 2016)."""
+    from .vector import pairwise_distance
+
+    op = "triplet_margin_loss"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    if not anchor.ndim == positive.ndim == negative.ndim or anchor.ndim not in (1, 2):
+        raise ValueError(f"{op}: anchor {anchor.shape}, positive {positive.shape} and negative {negative.shape} "
+                         f"must all be (N, D) or all (D,)")
+    d_positive = pairwise_distance(anchor, positive, p, eps)
+    d_negative = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_swap = pairwise_distance(positive, negative, p, eps)
+        d_negative = where(d_swap.data < d_negative.data, d_swap, d_negative)
+    return _reduce(clamp(add(sub(d_positive, d_negative), float(margin)), min=0.0), reduction)
+
+
+def poisson_nll_loss(input: Tensor, target, log_input: bool = True, full: bool = False,
+                     size_average: bool | None = None, eps: float = 1e-8, reduce: bool | None = None,
+                     reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of a Poisson target: exp(x) - t x for log-rates x, or
+    x - t log(x + eps) for rates; full adds Stirling's t log t - t + log(2 pi t) / 2 where t > 1
+    (its gradient at t = 0 is 0 here; PyTorch's is NaN there, from log(0) behind its mask)."""
+    op = "poisson_nll_loss"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    target = _paired_target(op, input, target, None)
+    if log_input:
+        losses = sub(exp(input), mul(target, input))
+    else:
+        losses = sub(input, mul(target, log(add(input, float(eps)))))
+    if full:  # Stirling's term where t > 1, differentiable in t as in PyTorch; 0 elsewhere
+        large = target.data > 1
+        t = where(large, target, 2.0)  # a safe stand-in where masked: no log(0) in the gradient
+        stirling = add(sub(mul(t, log(t)), t), mul(log(mul(t, 2 * math.pi)), 0.5))
+        losses = add(losses, where(large, stirling, 0.0))
+    return _reduce(losses, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target, var, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """(log(max(var, eps)) + (x - t)^2 / max(var, eps)) / 2 (+ log(2 pi) / 2 with full). var
+    has input's shape, or it lacks the last dim, or that dim is 1 (one variance per sample);
+    the clamp changes var's value only, its gradient passes as PyTorch's does."""
+    op = "gaussian_nll_loss"
+    _check_reduction(op, reduction)
+    target = _paired_target(op, input, target, None)
+    var = as_tensor(var, input)
+    if var.shape != input.shape:
+        if var.shape == input.shape[:-1]:
+            var = reshape(var, var.shape + (1,))
+        elif not (var.shape[:-1] == input.shape[:-1] and var.shape[-1:] == (1,)):
+            raise ValueError(f"{op}: var shape {var.shape} must be input's {input.shape}, or that without its last "
+                             f"dim, or with last dim 1")
+    if bool((var.data < 0).any()):
+        raise ValueError(f"{op}: var has negative entries")
+    xp = array_module(var.data)
+    lift = xp.maximum(var.data, xp.asarray(eps, dtype=var.dtype)) - var.data
+    var = add(var, Tensor(lift))
+    diff = sub(input, target)
+    losses = mul(add(log(var), div(mul(diff, diff), var)), 0.5)
+    if full:
+        losses = add(losses, 0.5 * math.log(2 * math.pi))
+    return _reduce(losses, reduction)
 
 
 # ----- shared pieces ---------------------------------------------------------------------

@@ -19,10 +19,12 @@ import math
 import numbers
 from collections.abc import Sequence
 
+import numpy
+
 from ..backend import array_module, parallel_for
 from ..tensor import Tensor
 from .args import check_same_dtype
-from .basic import add, mul, reshape
+from .basic import add, mean, mul, pow, reshape
 from .pad import pad
 
 
@@ -259,6 +261,28 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         window = window + padded[:, offset:offset + channels]
     average = reshape(window, input.shape) * (1.0 / size)
     return input / (average * float(alpha) + float(k)) ** float(beta)
+
+
+def rms_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the trailing normalized_shape dims, times weight
+    (Zhang and Sennrich, 2019); eps=None is the dtype's machine epsilon, as in PyTorch.
+    Composed from differentiable ops."""
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(int(n) for n in normalized_shape)
+    k = len(normalized_shape)
+    if k == 0 or input.ndim < k or input.shape[input.ndim - k:] != normalized_shape:
+        raise ValueError(f"rms_norm: input shape {input.shape} does not end with normalized_shape {normalized_shape}")
+    if weight is not None and weight.shape != normalized_shape:
+        raise ValueError(f"rms_norm: weight must have shape normalized_shape={normalized_shape}, got {weight.shape}")
+    check_same_dtype("rms_norm", input=input, weight=weight)
+    if eps is None:
+        eps = float(numpy.finfo(input.dtype).eps)
+    axes = tuple(range(input.ndim - k, input.ndim))
+    mean_square = mean(mul(input, input), axes, keepdim=True)
+    y = mul(input, pow(add(mean_square, float(eps)), -0.5))
+    return y if weight is None else mul(y, weight)
 
 
 def _affine(xhat: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple[int, ...]) -> Tensor:

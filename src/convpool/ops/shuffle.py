@@ -1,7 +1,9 @@
-"""Pixel shuffle (sub-pixel convolution, Shi et al. 2016): trade channels for resolution.
+"""Rearrangements of channels: pixel shuffle (sub-pixel convolution, Shi et al. 2016) trades
+channels for resolution, channel shuffle (ShuffleNet) interleaves channel groups.
 
 pixel_shuffle moves r * r channels into an r x r block of pixels, (*, C r^2, H, W) ->
-(*, C, H r, W r); pixel_unshuffle is its inverse. Both are a reshape, a permute and a
+(*, C, H r, W r); pixel_unshuffle is its inverse; channel_shuffle reads (N, g * k, *) as
+(N, g, k, *) and transposes it to (N, k, g, *). Each is a reshape, a permute and a
 reshape, so their gradients come from those ops.
 """
 
@@ -45,3 +47,16 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     y = reshape(input, lead + (c, h, r, w, r))
     y = permute(y, tuple(range(k)) + (k, k + 2, k + 4, k + 1, k + 3))
     return reshape(y, lead + (c * r * r, h, w))
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, C, *) with C = groups * k: channel i * k + j moves to j * groups + i (ShuffleNet)."""
+    g = _factor("channel_shuffle", "groups", groups)
+    if input.ndim < 3 or input.shape[1] % g:
+        raise ValueError(f"channel_shuffle: input must be (N, C, *) with C divisible by groups={g}, "
+                         f"got shape {input.shape}")
+    n, c, *rest = input.shape
+    rest = tuple(rest)
+    y = reshape(input, (n, g, c // g) + rest)
+    y = permute(y, (0, 2, 1) + tuple(range(3, 3 + len(rest))))
+    return reshape(y, input.shape)
