@@ -46,9 +46,6 @@ class Block(nn.Module):
 
     forward = block_forward
 
-    def output_shape(self, input_shape):
-        return self.conv2.output_shape(self.conv1.output_shape(input_shape))
-
 
 def make_torch_block(cin: int, cout: int):
     class TorchBlock(torch.nn.Module):

@@ -1,8 +1,8 @@
 """convpool.nn: layers and containers with PyTorch's names, arguments and defaults.
 
 `Module` registers Parameters, buffers and submodules by attribute assignment; layers call
-`convpool.functional` in their forward and answer `output_shape` from `convpool.shapes`;
-`convpool.nn.init` holds the initialisers; `Module.summary(input_shape)` the layer table.
+`convpool.functional` in their forward; `convpool.nn.init` holds the initialisers,
+`convpool.nn.utils` gradient clipping; `Module.summary(input_shape)` traces the layer table.
 """
 
 from . import functional, init, utils

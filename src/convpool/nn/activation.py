@@ -7,17 +7,13 @@ inputs intact).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .. import functional as F
 from ..tensor import Tensor
 from .module import Module
 
 
 class _Elementwise(Module):
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        """Element-wise: the input shape."""
-        return tuple(input_shape)
+    """Element-wise: the output has the input's shape."""
 
 
 class ReLU(_Elementwise):
