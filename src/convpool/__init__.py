@@ -43,6 +43,7 @@ from .factories import (
     zeros_like,
 )
 from .ops.basic import cat, stack, where
+from .serialization import load, save
 from .shapes import output_size, same_padding, transposed_output_length
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
@@ -55,7 +56,7 @@ __all__ = [
     "randint", "arange", "cat", "stack", "where", "manual_seed", "get_rng_state", "set_rng_state",
     "no_grad", "enable_grad", "is_grad_enabled", "output_size", "same_padding", "transposed_output_length",
     "float32", "float64", "int64", "bool", "set_default_dtype", "memory_budget", "set_memory_budget",
-    "backend", "functional", "nn", "optim", "data", "models",
+    "backend", "functional", "nn", "optim", "data", "models", "save", "load", "autograd",
 ]
 
-from . import cuda, data, models, nn, optim  # noqa: E402  (built on the names above)
+from . import autograd, cuda, data, models, nn, optim  # noqa: E402  (built on the names above)
