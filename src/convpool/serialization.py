@@ -66,6 +66,15 @@ class SerializationError(RuntimeError, ValueError):
     message names the file (or the place in the object) and what it is."""
 
 
+class _FromPlacement(Exception):
+    """Carries an error raised while placing a tensor (map_location's), past the handler
+    that turns structural errors into 'damaged header' ones."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 # ----- saving --------------------------------------------------------------------------------
 class _Writer:
     """Walks the object once, collecting the arrays and building the structure document."""
@@ -208,6 +217,8 @@ def load(f: PathLike | BinaryIO, map_location: MapLocation = None, pickle_module
     reader = _Reader(arrays, place, name)
     try:
         return reader.value(document.get("object"))
+    except _FromPlacement as wrapped:
+        raise wrapped.error from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         if isinstance(error, SerializationError):
             raise
@@ -262,7 +273,10 @@ class _Reader:
         from .nn.module import Parameter
 
         saved = str(node.get("device", "cpu"))
-        tensor = self.place(Tensor(array), saved)
+        try:
+            tensor = self.place(Tensor(array), saved)
+        except Exception as error:
+            raise _FromPlacement(error) from None
         if node.get("parameter"):
             return Parameter(tensor, requires_grad=bool(node.get("requires_grad")))
         if node.get("requires_grad"):
