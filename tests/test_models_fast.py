@@ -55,10 +55,10 @@ def test_shapes_come_from_the_shared_output_size_and_match_forward():
     for channels, size in ((3, 32), (1, 28), (3, 9)):
         model = models.build("fast-cnn", in_channels=channels, num_classes=7, image_size=size)
         model.eval()
-        assert model.output_shape((2, channels, size, size)) == (2, 7)
+        assert model.summary((channels, size, size), batch_size=2).output_shape == (2, 7)
         out = model(convpool.tensor(numpy.zeros((2, channels, size, size), numpy.float32)))
         assert out.shape == (2, 7)
-    table = models.build("fast-cnn", in_channels=3, image_size=32).summary((3, 32, 32))
+    table = str(models.build("fast-cnn", in_channels=3, image_size=32).summary((3, 32, 32)))
     assert "[1, 24, 31, 31]" in table and "Whitening" in table and "276,768" in table  # 31*31*24 outputs x 3*2*2 taps
     assert "Total MACs: 33,066,272" in table
 

@@ -46,9 +46,6 @@ class Block(nn.Module):
 
     forward = block_forward
 
-    def output_shape(self, input_shape):
-        return self.conv2.output_shape(self.conv1.output_shape(input_shape))
-
 
 def make_torch_block(cin: int, cout: int):
     class TorchBlock(torch.nn.Module):
@@ -574,3 +571,46 @@ def test_full_backward_hook_when_no_input_requires_grad_and_bad_returns():
         wrong(convpool.randn(4, 3, requires_grad=True)).sum().backward()
     with convpool.no_grad():  # no graph: the hook is not set up, forward works
         assert wrong(convpool.randn(4, 3)).shape == (4, 2)
+
+
+@needs_torch
+def test_full_backward_hook_on_a_module_with_two_outputs_on_every_device():
+    class Split(nn.Module):
+        def forward(self, x):
+            return x * 2, x.exp()
+
+    class TorchSplit(torch.nn.Module):
+        def forward(self, x):
+            return x * 2, x.exp()
+
+    a = numpy.random.default_rng(3).standard_normal((2, 3))
+    up = numpy.random.default_rng(4).standard_normal((2, 3))
+    seen_t = []
+    theirs = TorchSplit()
+    _record_backward(theirs, seen_t)
+    xt = torch.tensor(a, requires_grad=True)
+    first, second = theirs(xt)
+    (first * torch.tensor(up)).sum().backward(retain_graph=True)
+    for device in ("cpu", "strict"):
+        seen_o = []
+        ours = Split()
+        ours.register_full_backward_hook(lambda m, gi, go, seen=seen_o: seen.append(
+            ([g.numpy() for g in gi], [None if g is None else g.numpy() for g in go])))
+        xo = convpool.tensor(a, device=device, requires_grad=True)
+        f, s = ours(xo)
+        (f * convpool.tensor(up, device=device)).sum().backward()
+        assert len(seen_o) == 1
+        numpy.testing.assert_allclose(seen_o[0][0][0], seen_t[0][0][0], rtol=1e-12)
+        numpy.testing.assert_allclose(seen_o[0][1][0], seen_t[0][1][0], rtol=1e-12)
+        assert seen_o[0][1][1] is None and seen_t[0][1][1] is None  # the second output got no gradient
+        assert xo.grad.device.type == device
+
+
+def test_watch_removes_its_hooks_even_when_forward_raises():
+    from convpool.nn.watch import leaves, watch
+
+    net = nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2))  # the second layer does not fit
+    seen = []
+    with pytest.raises(ValueError, match="in_features"), watch(leaves(net), lambda *a: seen.append(a[0])):
+        net(convpool.randn(2, 3))
+    assert seen == ["0"] and not any(m._forward_hooks for m in net.modules())

@@ -1,11 +1,14 @@
-"""Module.summary / nn.summarize: output shapes from shape arithmetic (checked against a
-real forward), parameter counts (checked against torch's), multiply-adds computed by hand,
-totals, the printed table, and modules with a custom forward."""
+"""Module.summary / nn.summarize: output shapes traced from a forward pass (checked against
+running the layers one by one), parameter counts (checked against torch's), multiply-adds
+computed by hand, totals, the printed table (str and repr), modules with a custom forward,
+the model's state left as it was (hooks, modes, running statistics, the global generator),
+and a model on the strict stand-in GPU."""
 
 from __future__ import annotations
 
 import re
 
+import numpy
 import pytest
 from reference import needs_torch, torch
 
@@ -76,7 +79,9 @@ def test_batch_size_scales_macs_not_params():
 
 
 def test_table_text():
-    text = lenet(nn).summary((1, 28, 28))
+    summary = lenet(nn).summary((1, 28, 28))
+    text = str(summary)
+    assert repr(summary) == text  # a REPL shows the table
     lines = text.splitlines()
     assert re.split(r"\s{2,}", lines[0]) == ["Layer", "Type", "Output shape", "Params", "MACs"]
     assert re.split(r"\s{2,}", lines[2]) == ["0", "Conv2d", "[1, 6, 28, 28]", "156", "117,600"]
@@ -107,7 +112,7 @@ def test_frozen_parameters_are_not_trainable():
 
 
 class Residual(nn.Module):
-    """A residual block with a plain Python forward and an output_shape in the same order."""
+    """A residual block with a plain Python forward."""
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
@@ -117,14 +122,6 @@ class Residual(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(out + self.shortcut(x))
-
-    def output_shape(self, shape):
-        out = self.relu.output_shape(self.bn1.output_shape(self.conv1.output_shape(shape)))
-        out = self.bn2.output_shape(self.conv2.output_shape(out))
-        skip = self.shortcut.output_shape(shape)
-        if out != skip:
-            raise ValueError(f"Residual: branch shapes differ, {out} and {skip}")
-        return self.relu.output_shape(out)
 
 
 def build_residual(block, cin, cout, library):
@@ -161,32 +158,53 @@ def test_nested_residual_network_rows_names_and_shapes():
         assert s.total_params == sum(p.numel() for p in residual_net(torch.nn).parameters())
 
 
-def test_summary_runs_no_data_and_restores_the_layers():
-    model = lenet(nn)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("summary must not run forward")
-
-    for layer in model:
-        layer.forward = refuse
-    summarize(model, (1, 28, 28))
-    assert not any("output_shape" in m.__dict__ for m in model.modules())
-    with pytest.raises(ValueError, match="expected 16 input channels"):  # a wrong input: layers say so
+def test_summary_traces_in_eval_mode_and_leaves_the_model_as_it_was():
+    model = residual_net(nn)
+    model[1].bn1.eval()  # a mixed state: each module's own flag comes back
+    calls = []
+    model[1].bn1.register_forward_hook(lambda m, args, out: calls.append(m.training))
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    rng_state = convpool.get_rng_state()
+    s = summarize(model, (3, 16, 16))
+    assert calls == [False] and len(s.rows) == 11  # one forward, in eval mode; the user's hook stays
+    assert [m.training for m in model.modules()] == [m is not model[1].bn1 for m in model.modules()]
+    assert all(not m._forward_hooks for m in model.modules() if m is not model[1].bn1)
+    assert len(model[1].bn1._forward_hooks) == 1
+    assert all(numpy.array_equal(v.numpy(), before[k]) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    after = convpool.randn(4).numpy()
+    convpool.set_rng_state(rng_state)
+    assert numpy.array_equal(after, convpool.randn(4).numpy())  # the global generator was not drawn from
+    with pytest.raises(ValueError, match="input has 8 channels but the weight expects 16") as caught:
         summarize(nn.Sequential(nn.Conv2d(1, 8, 3), nn.Conv2d(16, 4, 3)), (1, 10, 10))
+    assert "summary of Sequential on an input of shape (1, 1, 10, 10)" in caught.value.__notes__[0]
 
 
-def test_custom_module_without_output_shape_is_explained():
+def test_custom_module_with_its_own_forward_is_summarised():
     class Custom(nn.Module):
         def __init__(self):
             super().__init__()
             self.fc = nn.Linear(3, 3)
+            self.scale = nn.Parameter(convpool.ones(3))  # held by the container itself: in the totals only
 
         def forward(self, x):
-            return self.fc(x) + x
+            return self.fc(x) * self.scale + x
 
-    with pytest.raises(NotImplementedError, match="Custom does not define output_shape"):
-        Custom().summary((3,))
+    s = Custom().summary((3,), batch_size=5)
+    assert [(r.name, r.input_shape, r.output_shape, r.params, r.macs) for r in s.rows] == \
+        [("fc", (5, 3), (5, 3), 12, 5 * 9)]
+    assert s.output_shape == (5, 3) and s.total_params == 15
+    leaf = nn.ReLU().summary((2, 4))
+    assert [(r.name, r.output_shape) for r in leaf.rows] == [("model", (1, 2, 4))]
     with pytest.raises(ValueError, match="positive ints"):
         summarize(lenet(nn), (1, 0, 28))
     with pytest.raises(TypeError, match="expected a convpool.nn.Module"):
         summarize(torch, (1,))
+
+
+def test_summary_of_a_model_on_the_strict_device_and_in_float64():
+    model = lenet(nn).double().to("strict")
+    s = model.summary((1, 28, 28))
+    assert [(r.name, r.output_shape, r.params, r.macs) for r in s.rows] == \
+        [(name, shape, params, macs) for name, _, shape, params, macs in LENET_ROWS]
+    assert model[0].weight.device.type == "strict"

@@ -88,6 +88,7 @@ from .functions import (
     var,
 )
 from .ops.basic import cat, stack, where
+from .serialization import load, save
 from .shapes import output_size, same_padding, transposed_output_length
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
@@ -100,11 +101,11 @@ __all__ = [
     "randint", "arange", "cat", "stack", "where", "manual_seed", "get_rng_state", "set_rng_state",
     "no_grad", "enable_grad", "is_grad_enabled", "output_size", "same_padding", "transposed_output_length",
     "float32", "float64", "int64", "bool", "set_default_dtype", "memory_budget", "set_memory_budget",
-    "backend", "functional", "nn", "optim", "data", "models", "utils",
+    "backend", "functional", "nn", "optim", "data", "models", "utils", "save", "load", "autograd",
     "abs", "allclose", "argmax", "argmin", "argsort", "chunk", "clamp", "clip", "equal", "exp", "flatten", "gather",
     "inference_mode", "is_floating_point", "is_tensor", "isclose", "log", "log_softmax", "matmul", "max", "maximum",
     "mean", "min", "minimum", "norm", "numel", "permute", "relu", "reshape", "set_grad_enabled", "sigmoid", "softmax",
     "sort", "split", "sqrt", "squeeze", "std", "sum", "tanh", "topk", "transpose", "unsqueeze", "var",
 ]
 
-from . import cuda, data, models, nn, optim, utils  # noqa: E402  (built on the names above)
+from . import autograd, cuda, data, models, nn, optim, utils  # noqa: E402  (built on the names above)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import numpy
 
 from . import backend
+from .hooks import RemovableHandle
 
 GradFn = Callable[[object], Sequence[object | None]]
 
@@ -74,7 +75,8 @@ def _as_array(data, dtype=None, device=None):
 class Tensor:
     """An n-dimensional array that records the operations that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_parents", "_grad_fn", "_name", "_grad_hooks", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_parents", "_grad_fn", "_name", "_hooks", "_retains_grad",
+                 "_grad_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's operators
 
     def __init__(self, data, dtype=None, requires_grad: bool = False, device=None):
@@ -148,29 +150,30 @@ class Tensor:
                 raise ValueError(
                     f"backward: gradient has shape {seed.shape} but the tensor has shape {self.shape}"
                 )
-        order = self._topological_order()
-        grads: dict[int, object] = {id(self): seed}
-        for node in order:
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if node._grad_fn is None:
-                if node.grad is None:  # a private, writable copy: g may be shared or a broadcast view
-                    node.grad = Tensor(backend.array_module(g).array(g, dtype=node.data.dtype, copy=True))
-                else:
-                    node.grad = Tensor((node.grad.data + g).astype(node.data.dtype, copy=False))
-                for hook in getattr(node, "_grad_hooks", ()):
-                    hook(node)
-                continue
-            parent_grads = node._grad_fn(g)
-            for parent, pg in zip(node._parents, parent_grads, strict=True):
-                if pg is None or not parent.requires_grad:
-                    continue
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
-            if not retain_graph:
-                node._grad_fn = _freed
-        del grads
+        run_backward([self], [seed], retain_graph)
+
+    def register_hook(self, hook: Callable) -> RemovableHandle:
+        """hook(grad) runs when the gradient with respect to this tensor has been computed;
+        returning a Tensor replaces that gradient (for a leaf, before it goes into .grad).
+        Returns a handle whose remove() takes the hook off."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
+        if getattr(self, "_hooks", None) is None:
+            self._hooks = {}
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in .grad after backward (a leaf keeps its own)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: can't retain_grad on Tensor that has requires_grad=False")
+        if not self.is_leaf:
+            self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return bool(getattr(self, "_retains_grad", False))
 
     def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Callable[[], None]:
         """Call hook(self) in backward() each time this leaf's `.grad` has been accumulated
@@ -185,24 +188,7 @@ class Tensor:
         return lambda: hook in hooks and hooks.remove(hook)
 
     def _topological_order(self) -> list[Tensor]:
-        """Nodes that need a gradient, outputs first (iterative: deep graphs are fine)."""
-        order: list[Tensor] = []
-        visited: set[int] = set()
-        stack: list[tuple[Tensor, bool]] = [(self, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if id(node) in visited:
-                continue
-            visited.add(id(node))
-            stack.append((node, True))
-            for parent in node._parents:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
-        order.reverse()
-        return order
+        return _topological_order([self])
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
@@ -455,6 +441,94 @@ class Tensor:
     @property
     def T(self):
         return _ops.permute(self, tuple(reversed(range(self.ndim))))
+
+
+def run_backward(roots: Sequence[Tensor], seeds: Sequence[object], retain_graph: bool = False,
+                 inputs: Sequence[Tensor] | None = None) -> dict[int, object]:
+    """Backpropagate seeds (arrays shaped as roots) through the graph, running every node's
+    closure once with the sum of the gradients that reach it, after the tensor's hooks.
+
+    Without `inputs`: leaves that require grad accumulate into `.grad` (and non-leaves that
+    retain_grad() keep theirs). With `inputs` (autograd.grad): no `.grad` changes; only the
+    part of the graph that leads to an input runs, and the gradients of the inputs are
+    returned by id. The closures are freed afterwards unless retain_graph is set."""
+    order = _topological_order(roots)
+    wanted = None if inputs is None else {id(x) for x in inputs}
+    needed: set[int] = set()
+    if wanted is not None:  # parents come before children in the reversed order
+        for node in reversed(order):
+            if id(node) in wanted or any(id(p) in needed for p in node._parents):
+                needed.add(id(node))
+    grads: dict[int, object] = {}
+    for root, seed in zip(roots, seeds, strict=True):
+        key = id(root)
+        grads[key] = seed if key not in grads else grads[key] + seed
+    captured: dict[int, object] = {}
+    for node in order:
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if getattr(node, "_hooks", None):
+            g = _run_hooks(node, g)
+        if wanted is not None:
+            if id(node) in wanted:
+                captured[id(node)] = g
+            if node._grad_fn is None or not any(id(p) in needed for p in node._parents):
+                continue
+        elif node._grad_fn is None:
+            if node.grad is None:  # a private, writable copy: g may be shared or a broadcast view
+                node.grad = Tensor(backend.array_module(g).array(g, dtype=node.data.dtype, copy=True))
+            else:
+                node.grad = Tensor((node.grad.data + g).astype(node.data.dtype, copy=False))
+            for hook in getattr(node, "_grad_hooks", None) or ():  # register_post_accumulate_grad_hook
+                hook(node)
+            continue
+        elif getattr(node, "_retains_grad", False):
+            node.grad = Tensor(backend.array_module(g).array(g, dtype=node.data.dtype, copy=True)) \
+                if node.grad is None else Tensor((node.grad.data + g).astype(node.data.dtype, copy=False))
+        parent_grads = node._grad_fn(g)
+        for parent, pg in zip(node._parents, parent_grads, strict=True):
+            if pg is None or not parent.requires_grad or (wanted is not None and id(parent) not in needed):
+                continue
+            key = id(parent)
+            grads[key] = pg if key not in grads else grads[key] + pg
+        if not retain_graph:
+            node._grad_fn = _freed
+    return captured
+
+
+def _run_hooks(node: Tensor, g):
+    """The gradient after node's register_hook hooks (each may return a replacement)."""
+    for hook in list(node._hooks.values()):
+        result = hook(Tensor(g))
+        if result is not None:
+            if not isinstance(result, Tensor) or result.shape != node.shape:
+                raise RuntimeError(f"a tensor hook must return None or a Tensor of the tensor's shape {node.shape}, "
+                                   f"got {type(result).__name__}"
+                                   + (f" of shape {result.shape}" if isinstance(result, Tensor) else ""))
+            g = result.data
+    return g
+
+
+def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
+    """Nodes that need a gradient, outputs first (iterative: deep graphs are fine)."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False) for root in reversed(roots)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
 
 
 def _moved(x: Tensor, target) -> Tensor:

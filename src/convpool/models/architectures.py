@@ -1,17 +1,19 @@
 """The named networks: the article's CNN, LeNet-5, and a deeper VGG-style net with batch norm.
 
 Each builder takes the input's channels and size and the number of classes, so the same
-names serve grey 28x28 images now and colour photos later. Flattened sizes come from the
-layers' own shape arithmetic (`output_shape`), never from a hand-computed number.
+names serve grey 28x28 images now and colour photos later. Flattened sizes come from one
+traced forward pass of the feature layers (`nn.summary.traced_output_shape`), never from a
+hand-computed number.
 """
 
 from __future__ import annotations
 
 from .. import nn
+from ..nn.summary import traced_output_shape
 
 
 def _flat_features(features: nn.Module, in_channels: int, image_size: int) -> int:
-    shape = features.output_shape((1, in_channels, image_size, image_size))
+    shape = traced_output_shape(features, (1, in_channels, image_size, image_size))
     count = 1
     for n in shape[1:]:
         count *= n
@@ -29,9 +31,6 @@ class Classifier(nn.Module):
 
     def forward(self, x):
         return self.head(self.flatten(self.features(x)))
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return self.head.output_shape(self.flatten.output_shape(self.features.output_shape(input_shape)))
 
 
 def article_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28) -> Classifier:

@@ -21,7 +21,6 @@ from .. import functional as F
 from .. import nn
 from ..backend import array_module
 from ..backend import xp as default_xp
-from ..shapes import output_size
 from ..tensor import Tensor
 from .resnet import GlobalMaxPool, Scale
 
@@ -63,10 +62,6 @@ class Whitening(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight)
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(input_shape[:-3]) + (self.out_channels,) + output_size(tuple(input_shape[-2:]),
-                                                                             self.kernel_size)
-
     def macs(self, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> int:
         return prod(output_shape) * self.in_channels * self.kernel_size ** 2
 
@@ -106,9 +101,6 @@ class FastCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.pool(self.features(x)))
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return self.head.output_shape(self.pool.output_shape(self.features.output_shape(input_shape)))
 
 
 def fast_cnn(in_channels: int = 3, num_classes: int = 10, image_size: int = 32) -> FastCNN:

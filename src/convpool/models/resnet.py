@@ -25,18 +25,12 @@ class Residual(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x + self.block(x)
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return self.block.output_shape(input_shape)
-
 
 class GlobalMaxPool(nn.Module):
     """(N, C, H, W) -> (N, C): the largest response of each channel anywhere in the image."""
 
     def forward(self, x: Tensor) -> Tensor:
         return x.flatten(2).max(2)[0]
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(input_shape[:2])
 
 
 class Scale(nn.Module):
@@ -48,9 +42,6 @@ class Scale(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.factor
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(input_shape)
 
     def extra_repr(self) -> str:
         return f"factor={self.factor}"
@@ -74,9 +65,6 @@ class ResNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.pool(self.features(x)))
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return self.head.output_shape(self.pool.output_shape(self.features.output_shape(input_shape)))
 
 
 def resnet_cifar(in_channels: int = 3, num_classes: int = 10, image_size: int = 32, width: int = 16) -> ResNet:

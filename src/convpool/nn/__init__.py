@@ -1,9 +1,9 @@
 """convpool.nn: layers and containers with PyTorch's names, arguments and defaults.
 
 `Module` registers Parameters, buffers and submodules by attribute assignment; layers call
-`convpool.functional` in their forward; `convpool.nn.init` holds the initialisers;
-`Module.summary(input_shape)` the layer table. Layer constructors take PyTorch's
-`device=` and `dtype=`.
+`convpool.functional` in their forward; `convpool.nn.init` holds the initialisers,
+`convpool.nn.utils` gradient clipping; `Module.summary(input_shape)` traces the layer table.
+Layer constructors take PyTorch's `device=` and `dtype=`.
 """
 
 from . import functional, init, utils

@@ -7,8 +7,6 @@ but the result is always a new tensor (convpool's autograd keeps inputs intact).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy
 
 from .. import backend
@@ -19,9 +17,7 @@ from .placement import place
 
 
 class _Elementwise(Module):
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        """Element-wise: the input shape."""
-        return tuple(input_shape)
+    """Element-wise: the output has the input's shape."""
 
 
 class ReLU(_Elementwise):

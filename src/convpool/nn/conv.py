@@ -1,8 +1,7 @@
 """Convolution layers: Conv1d/2d/3d and ConvTranspose1d/2d/3d holding weight and bias.
 
 The arithmetic is `convpool.functional`'s; a layer stores the settings with PyTorch's names
-and defaults, creates the parameters with PyTorch's default initialisation, and answers
-`output_shape` from `convpool.shapes` so a summary never has to run data.
+and defaults, and creates the parameters with PyTorch's default initialisation.
 
 Padding modes other than 'zeros' pad first with F.pad (reflect, replicate, circular), using
 PyTorch's `_reversed_padding_repeated_twice` (last axis first, (before, after) per axis;
@@ -18,7 +17,7 @@ import numpy
 
 from .. import backend
 from .. import functional as F
-from ..shapes import output_length, same_padding, transposed_output_length
+from ..shapes import same_padding, transposed_output_length
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
@@ -36,17 +35,6 @@ def _ntuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
     if len(values) != n or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
         raise TypeError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
     return values
-
-
-def _spatial(layer: Module, input_shape: Sequence[int], nd: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Split (N, C, *spatial) or unbatched (C, *spatial) into (leading dims, spatial) and check C."""
-    shape = tuple(input_shape)
-    if len(shape) not in (nd + 1, nd + 2):
-        raise ValueError(f"{type(layer).__name__}: input must be {nd + 2}-D (N, C, ...) or {nd + 1}-D (C, ...), "
-                         f"got shape {shape}")
-    if shape[-nd - 1] != layer.in_channels:
-        raise ValueError(f"{type(layer).__name__}: expected {layer.in_channels} input channels, got shape {shape}")
-    return shape[:-nd], shape[-nd:]
 
 
 class _ConvNd(Module):
@@ -165,12 +153,6 @@ class _Conv(_ConvNd):
                       self.bias, self.stride, 0, self.dilation, self.groups)
         return fn(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        lead, spatial = _spatial(self, input_shape, self._nd)
-        out = tuple(output_length(n, k, s, pads, d) for n, k, s, pads, d in
-                    zip(spatial, self.kernel_size, self.stride, self._padding_pairs(), self.dilation, strict=True))
-        return lead[:-1] + (self.out_channels,) + out
-
 
 class Conv1d(_Conv):
     """1-D convolution over (N, C, L); weight (out_channels, in_channels/groups, k)."""
@@ -236,14 +218,6 @@ class _ConvTransposeNd(_ConvNd):
                                  f"{list(spatial)})")
             result.append(sizes[axis] - smallest)
         return tuple(result)
-
-    def output_shape(self, input_shape: Sequence[int], output_size: Sequence[int] | None = None) -> tuple[int, ...]:
-        lead, spatial = _spatial(self, input_shape, self._nd)
-        output_padding = self._output_padding(input_shape, output_size)
-        out = tuple(transposed_output_length(*args) for args in
-                    zip(spatial, self.kernel_size, self.stride, self.padding, self.dilation, output_padding,
-                        strict=True))
-        return lead[:-1] + (self.out_channels,) + out
 
     def macs(self, input_shape: Sequence[int], output_shape: Sequence[int]) -> int:
         """Multiply-adds: each input element is scattered through out_channels/groups * prod(kernel) weights."""

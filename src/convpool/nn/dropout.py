@@ -6,8 +6,6 @@ draws; the rule (zero with probability p, scale survivors by 1/(1-p)) is the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .. import functional as F
 from ..tensor import Tensor
 from .module import Module
@@ -23,10 +21,6 @@ class _DropoutNd(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
-
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        """Element-wise: the input shape."""
-        return tuple(input_shape)
 
 
 class Dropout(_DropoutNd):

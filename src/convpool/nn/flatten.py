@@ -21,20 +21,6 @@ class Flatten(Module):
     def forward(self, input: Tensor) -> Tensor:
         return input.flatten(self.start_dim, self.end_dim)
 
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        shape = tuple(input_shape)
-        if not shape:
-            return (1,)
-        n = len(shape)
-        if not (-n <= self.start_dim < n and -n <= self.end_dim < n):
-            raise IndexError(f"Flatten: start_dim={self.start_dim} or end_dim={self.end_dim} is out of range "
-                             f"for shape {shape}")
-        start, end = self.start_dim % n, self.end_dim % n
-        if start > end:
-            raise ValueError(f"Flatten: start_dim={self.start_dim} comes after end_dim={self.end_dim} "
-                             f"for shape {shape}")
-        return shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
-
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 

@@ -25,9 +25,6 @@ class Identity(Module):
     def forward(self, input: Tensor) -> Tensor:
         return input
 
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        return tuple(input_shape)
-
 
 class Linear(Module):
     """y = x @ weight.T + bias over the last dim; weight (out_features, in_features)."""
@@ -59,13 +56,6 @@ class Linear(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
-
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        shape = tuple(input_shape)
-        if not shape or shape[-1] != self.in_features:
-            raise ValueError(f"Linear: expected the last dim of the input to be in_features={self.in_features}, "
-                             f"got shape {shape}")
-        return shape[:-1] + (self.out_features,)
 
     def macs(self, input_shape: Sequence[int], output_shape: Sequence[int]) -> int:
         """in_features * out_features per row (rows: every leading index, the batch included)."""

@@ -393,21 +393,13 @@ class Module:
             output = backward_hook.wrap_outputs(output)
         return output
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The output shape for an input of input_shape, by shape arithmetic alone (no data).
-
-        Layers and Sequential define it; a module with a custom forward defines it too
-        (usually by calling its children's output_shape) to appear in `summary`."""
-        raise NotImplementedError(
-            f"{type(self).__name__} does not define output_shape(input_shape); give modules with a custom "
-            "forward an output_shape that calls their children's output_shape (see convpool.nn.summary)")
-
-    def summary(self, input_shape: tuple[int, ...], batch_size: int = 1) -> str:
-        """The layer table (name, type, output shape, parameters, multiply-adds) as a string;
+    def summary(self, input_shape: tuple[int, ...], batch_size: int = 1, dtype: Any = None) -> Any:
+        """The layer table (name, type, output shape, parameters, multiply-adds), traced from
+        one forward pass: a `convpool.nn.Summary`, whose repr and str are the table.
         input_shape leaves out the batch axis. `print(model.summary((1, 28, 28)))`."""
         from .summary import summarize
 
-        return str(summarize(self, input_shape, batch_size))
+        return summarize(self, input_shape, batch_size, dtype)
 
     # ----- state -----------------------------------------------------------------------
     def state_dict(self, *, destination: OrderedDict | None = None, prefix: str = "",
@@ -618,12 +610,6 @@ class Sequential(Module):
         for module in self:
             input = module(input)
         return input
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        shape = tuple(input_shape)
-        for module in self:
-            shape = module.output_shape(shape)
-        return shape
 
 
 class ModuleList(Module):

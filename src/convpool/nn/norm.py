@@ -99,13 +99,6 @@ class _BatchNorm(Module):
         return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
                             self.weight, self.bias, use_batch_stats, factor, self.eps)
 
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        shape = tuple(input_shape)
-        self._check_input_dim(len(shape))
-        if shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels, got shape {shape}")
-        return shape
-
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
@@ -152,14 +145,6 @@ class LayerNorm(Module):
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        shape = tuple(input_shape)
-        k = len(self.normalized_shape)
-        if len(shape) < k or shape[len(shape) - k:] != self.normalized_shape:
-            raise ValueError(f"LayerNorm: input shape {shape} does not end with normalized_shape "
-                             f"{self.normalized_shape}")
-        return shape
-
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
                 f"bias={self.bias is not None}")
@@ -188,12 +173,6 @@ class GroupNorm(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
-
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        shape = tuple(input_shape)
-        if len(shape) < 2 or shape[1] != self.num_channels:
-            raise ValueError(f"GroupNorm: expected (N, {self.num_channels}, *) input, got shape {shape}")
-        return shape
 
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "

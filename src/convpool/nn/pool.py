@@ -2,15 +2,12 @@
 AdaptiveMaxPool1d/2d/3d and MaxUnpool1d/2d/3d.
 
 No parameters: a layer keeps PyTorch's settings (stride defaults to kernel_size) and calls
-`convpool.functional`; `output_shape` uses `convpool.shapes` with the same ceil-mode rule.
+`convpool.functional`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .. import functional as F
-from ..shapes import output_length
 from ..tensor import Tensor
 from .module import Module
 
@@ -22,26 +19,8 @@ def _tuple(value, n: int) -> tuple:
     return value * n if len(value) == 1 else value
 
 
-def _split(layer: Module, input_shape: Sequence[int], nd: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    shape = tuple(input_shape)
-    if len(shape) not in (nd + 1, nd + 2):
-        raise ValueError(f"{type(layer).__name__}: input must be {nd + 2}-D (N, C, ...) or {nd + 1}-D (C, ...), "
-                         f"got shape {shape}")
-    return shape[:-nd], shape[-nd:]
-
-
 class _Pool(Module):
     _nd = 0
-
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        """The pooled shape: shapes.output_length per spatial axis (with ceil_mode)."""
-        nd = self._nd
-        lead, spatial = _split(self, input_shape, nd)
-        dilation = getattr(self, "dilation", 1)
-        out = tuple(output_length(n, k, s, p, d, self.ceil_mode) for n, k, s, p, d in
-                    zip(spatial, _tuple(self.kernel_size, nd), _tuple(self.stride, nd), _tuple(self.padding, nd),
-                        _tuple(dilation, nd), strict=True))
-        return lead + out
 
 
 class _MaxPoolNd(_Pool):
@@ -154,15 +133,6 @@ class _AdaptiveAvgPoolNd(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
-
-    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
-        """The requested size per spatial axis (None keeps the input's)."""
-        lead, spatial = _split(self, input_shape, self._nd)
-        sizes = _tuple(self.output_size, self._nd)
-        if len(sizes) != self._nd:
-            raise ValueError(f"{type(self).__name__}: output_size must have {self._nd} values, "
-                             f"got {self.output_size!r}")
-        return lead + tuple(n if o is None else o for n, o in zip(spatial, sizes, strict=True))
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):

@@ -1,35 +1,43 @@
 """Model summary: one row per leaf layer (name, type, output shape, parameters,
-multiply-adds) and the totals, computed by shape arithmetic alone.
+multiply-adds) and the totals, traced from one real forward pass.
 
-`summarize(model, (1, 28, 28))` returns a `Summary` (rows and totals as numbers; `str()` is
-the table); `model.summary((1, 28, 28))` returns that table as a string, so
+`summarize(model, (1, 28, 28))` and `model.summary((1, 28, 28))` return a `Summary` (rows
+and totals as numbers); its repr and str are the table, so it prints itself in a REPL and
 `print(model.summary((1, 28, 28)))` shows it. The input shape leaves out the batch axis;
 `batch_size` (default 1) is put in front.
 
-How the shapes are found: the root's `output_shape(input_shape)` is called, and every
-layer's `output_shape` uses `convpool.shapes` (the same formula the ops use); no data runs.
-Containers chain their children (Sequential does); a module with a custom forward (a
-residual block) defines `output_shape` by calling its children's, in forward's order. While
-summarising, each leaf's `output_shape` is wrapped to record its row, so the table lists
-leaves in the order the shapes flow through them (a leaf used twice appears twice).
+How the shapes are found: a forward hook on every leaf module (`nn.watch`) records its
+input and output shapes while the model runs once, in eval mode and without gradients, on
+a random batch of the given shape (drawn from a fixed seed, in the dtype and on the device
+of the model's parameters; the global generator is not used). Every module's training flag
+is put back afterwards. So any Module works, whatever its forward does (residual blocks,
+custom forwards), and the rows come in the order the forward calls the leaves (a leaf used
+twice appears twice). A model that cannot run on that input raises the layer's own error.
 
 Counts: "Params" is the number of elements of the leaf's own parameters; the totals count
 each parameter of the whole model once (parameters held by a container itself included),
 and "trainable" those with requires_grad. MACs (multiply-adds) are counted for layers
-with weights that multiply: convolution, out_elements * in_channels/groups * prod(kernel);
-transposed convolution, in_elements * out_channels/groups * prod(kernel); Linear,
-rows * in_features * out_features. Everything else (activations, pooling, normalisation,
-dropout, flatten, bias additions) counts 0. Element counts include the batch axis.
+with weights that multiply (those with a `macs(input_shape, output_shape)` method):
+convolution, out_elements * in_channels/groups * prod(kernel); transposed convolution,
+in_elements * out_channels/groups * prod(kernel); Linear, rows * in_features *
+out_features. Everything else (activations, pooling, normalisation, dropout, flatten, bias
+additions) counts 0. Element counts include the batch axis.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy
+
+from .. import backend
+from ..tensor import Tensor, no_grad
 from .module import Module
+from .watch import leaves, modes_kept, watch
 
-__all__ = ["LayerRow", "Summary", "summarize"]
+__all__ = ["LayerRow", "Summary", "summarize", "traced_output_shape"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ class LayerRow:
 
 @dataclass
 class Summary:
-    """Rows and totals; str(summary) is the table."""
+    """Rows and totals; str(summary) and repr(summary) are the table."""
 
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
@@ -82,13 +90,46 @@ class Summary:
                 f"Total MACs: {self.total_macs:,}"]
         return "\n".join(out)
 
+    def __repr__(self) -> str:
+        return str(self)
+
 
 def _shape(shape: Sequence[int]) -> str:
     return "[" + ", ".join(str(n) for n in shape) + "]"
 
 
-def summarize(module: Module, input_shape: Sequence[int], batch_size: int = 1) -> Summary:
-    """The summary of module for inputs of shape (batch_size, *input_shape)."""
+def _first_shape(value: Any) -> tuple[int, ...]:
+    """The shape of value, or of the first tensor in a tuple or list of them (() if none)."""
+    if isinstance(value, Tensor):
+        return value.shape
+    if isinstance(value, tuple | list):
+        for item in value:
+            if isinstance(item, Tensor):
+                return item.shape
+    return ()
+
+
+def example_input(module: Module, shape: tuple[int, ...], dtype=None) -> Tensor:
+    """A random batch of `shape` in the dtype and on the device of the module's first
+    parameter (the default dtype and the CPU for a module without any)."""
+    param = next(module.parameters(), None)
+    if dtype is None:
+        dtype = param.dtype if param is not None and param.dtype.kind == "f" else backend.default_dtype()
+    values = numpy.random.default_rng(0).standard_normal(shape).astype(dtype)
+    return Tensor(values, device=param.device if param is not None else None)
+
+
+def traced_output_shape(module: Module, input_shape: Sequence[int], dtype=None) -> tuple[int, ...]:
+    """The shape of module's output for an input of input_shape (batch axis included), from
+    one forward pass in eval mode without gradients (training flags put back)."""
+    with modes_kept(module), no_grad():
+        module.eval()
+        return _first_shape(module(example_input(module, tuple(input_shape), dtype)))
+
+
+def summarize(module: Module, input_shape: Sequence[int], batch_size: int = 1, dtype=None) -> Summary:
+    """The summary of module for inputs of shape (batch_size, *input_shape), traced from one
+    forward pass (dtype: the input's, by default the parameters')."""
     if not isinstance(module, Module):
         raise TypeError(f"summarize: expected a convpool.nn.Module, got {type(module).__name__}")
     input_shape = tuple(input_shape)
@@ -97,32 +138,23 @@ def summarize(module: Module, input_shape: Sequence[int], batch_size: int = 1) -
             raise ValueError(f"summarize: batch_size and input_shape must be positive ints, got batch_size="
                              f"{batch_size!r}, input_shape={input_shape!r}")
     shape = (batch_size, *input_shape)
-    names = {id(m): name for name, m in module.named_modules()}
     rows: list[LayerRow] = []
-    leaves = [m for m in module.modules() if not any(True for _ in m.children())]
 
-    def recorder(leaf: Module):
-        original = leaf.output_shape
+    def record(name: str, leaf: Module, args: tuple, output: Any) -> None:
+        in_shape, out_shape = _first_shape(args), _first_shape(output)
+        macs_fn = getattr(leaf, "macs", None)
+        rows.append(LayerRow(name=name, type=type(leaf).__name__, input_shape=in_shape, output_shape=out_shape,
+                             params=sum(p.numel() for p in leaf.parameters()),
+                             macs=int(macs_fn(in_shape, out_shape)) if macs_fn is not None else 0))
 
-        def output_shape(in_shape, *args, **kwargs):
-            out = tuple(original(in_shape, *args, **kwargs))
-            macs_fn = getattr(leaf, "macs", None)
-            rows.append(LayerRow(
-                name=names.get(id(leaf)) or type(leaf).__name__, type=type(leaf).__name__,
-                input_shape=tuple(in_shape), output_shape=out,
-                params=sum(p.numel() for p in leaf.parameters()),
-                macs=int(macs_fn(tuple(in_shape), out)) if macs_fn is not None else 0))
-            return out
-
-        return output_shape
-
-    for leaf in leaves:  # an instance attribute shadows the method for this call only
-        leaf.__dict__["output_shape"] = recorder(leaf)
+    x = example_input(module, shape, dtype)
     try:
-        out_shape = tuple(module.output_shape(shape))
-    finally:
-        for leaf in leaves:
-            leaf.__dict__.pop("output_shape", None)
+        with modes_kept(module), watch(leaves(module), record), no_grad():
+            module.eval()
+            out_shape = _first_shape(module(x))
+    except Exception as error:
+        error.add_note(f"(raised while tracing the summary of {type(module).__name__} on an input of shape {shape})")
+        raise
     params = list(module.parameters())
     return Summary(input_shape=shape, output_shape=out_shape, rows=rows,
                    total_params=sum(p.numel() for p in params),

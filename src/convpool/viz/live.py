@@ -45,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy
 
 from .. import backend, nn
+from ..nn.watch import leaves, modes_kept, watch
 from ..tensor import Tensor, no_grad
 from . import style
 from .curves import TrainingCurves, plot_curves
@@ -66,29 +67,15 @@ _SKIPPED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Flatten, nn.Identity)  # 
 def layer_outputs(model: nn.Module, x: numpy.ndarray) -> list[tuple[str, nn.Module, numpy.ndarray]]:
     """(name, layer, output) for every leaf layer, in the order the forward pass calls them,
     for one run of x in eval mode without gradients; every layer's mode is put back after."""
-    leaves = [(name or "model", m) for name, m in model.named_modules() if next(m.children(), None) is None]
-    modes = [(m, m.training) for m in model.modules()]
     recorded: list[tuple[str, nn.Module, numpy.ndarray]] = []
 
-    def recording(name: str, module: nn.Module, forward: Callable) -> Callable:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            out = forward(*args, **kwargs)
-            if isinstance(out, Tensor):
-                recorded.append((name, module, numpy.array(out.data, copy=True)))
-            return out
-        return call
+    def record(name: str, module: nn.Module, args: tuple, out: Any) -> None:
+        if isinstance(out, Tensor):
+            recorded.append((name, module, numpy.array(out.data, copy=True)))
 
-    for name, module in leaves:  # an instance attribute shadows the class's forward for this one pass
-        object.__setattr__(module, "forward", recording(name, module, module.forward))
-    try:
+    with modes_kept(model), watch(leaves(model), record), no_grad():  # forward hooks, for this one pass
         model.eval()
-        with no_grad():
-            model(Tensor(x))
-    finally:
-        for _, module in leaves:
-            module.__dict__.pop("forward", None)
-        for module, training in modes:
-            module.training = training
+        model(Tensor(x))
     return recorded
 
 

@@ -9,12 +9,11 @@
   and the map is ReLU(sum_c a_c A_c): where the features that raise the score sit.
 
 The score is the class's logit (before softmax), as in both papers: softmax would mix in
-every other class. convpool's Tensor keeps `.grad` on leaves only (it has no
-`retain_grad`), so to reach d score / d A the layer's output is swapped, while the model
-runs, for a leaf Tensor holding the same values (`tap`): the rest of the network runs from
-that leaf and backward leaves the gradient on it. This works for any network, whatever
-its forward does between the layers (a Sequential, a residual block), not only for one
-whose layers can be run one after the other.
+every other class. To reach d score / d A the layer's output is swapped, while the model
+runs, for a leaf Tensor holding the same values (`tap`, a forward hook that replaces the
+output): the rest of the network runs from that leaf and backward leaves the gradient on
+it. This works for any network, whatever its forward does between the layers (a
+Sequential, a residual block), not only for one whose layers can be run one after the other.
 """
 
 from __future__ import annotations
@@ -26,37 +25,27 @@ from dataclasses import dataclass
 import numpy
 
 from .. import nn
+from ..nn.watch import watch
 from ..tensor import Tensor
 from ..train import model_device
 
 
 @contextmanager
 def tap(layers: Mapping[str, nn.Module], leaf: bool = False) -> Iterator[dict[str, Tensor]]:
-    """While the block runs, record each named layer's output in the yielded dict. With
-    leaf=True the output is replaced by a leaf Tensor with the same values that requires
-    grad, so backward leaves d(loss)/d(output) in its .grad (the input gets no gradient
-    through that layer then). The layers' own forward is put back afterwards."""
+    """While the block runs, record each named layer's output in the yielded dict (forward
+    hooks, removed afterwards). With leaf=True the output is replaced by a leaf Tensor with
+    the same values that requires grad, so backward leaves d(loss)/d(output) in its .grad
+    (the input gets no gradient through that layer then)."""
     outputs: dict[str, Tensor] = {}
-    saved = {name: layer.__dict__.get("forward") for name, layer in layers.items()}
 
-    def recording(name: str, forward):
-        def wrapped(*args, **kwargs):
-            out = forward(*args, **kwargs)
-            if leaf:
-                out = Tensor(out.data, requires_grad=True)
-            outputs[name] = out
-            return out
-        return wrapped
+    def record(name: str, layer: nn.Module, args: tuple, out: Tensor) -> Tensor:
+        if leaf:
+            out = Tensor(out.data, requires_grad=True)
+        outputs[name] = out
+        return out
 
-    for name, layer in layers.items():
-        layer.forward = recording(name, layer.forward)
-    try:
+    with watch(layers.items(), record):
         yield outputs
-    finally:
-        for name, layer in layers.items():
-            del layer.forward
-            if saved[name] is not None:
-                layer.forward = saved[name]
 
 
 @contextmanager

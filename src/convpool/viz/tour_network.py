@@ -1,7 +1,7 @@
-"""Step 7 of the tour: a trained CNN looks at the photo. Every layer of the network's feature
-extractor is run one at a time so its feature maps can be drawn as a column of a grid (CONV,
-RELU, POOL, ... as in the article's last figure), and the class scores come from the whole
-network's own forward pass.
+"""Step 7 of the tour: a trained CNN looks at the photo. Forward hooks on every layer of the
+network's feature extractor record its feature maps while the network runs, so each can be
+drawn as a column of a grid (CONV, RELU, POOL, ... as in the article's last figure), and the
+class scores come from the whole network's own forward pass.
 
 The model is the pretrained CIFAR-10 one where this installation ships it, and until then the
 article's CNN trained on Fashion-MNIST, which sees a grey version of the photo."""
@@ -16,6 +16,7 @@ from .. import functional as F
 from .. import models, nn
 from ..data import Compose, Normalize, ToFloat
 from ..models import ModelConfig
+from ..nn.watch import watch
 from ..tensor import Tensor, no_grad
 from ..train import scores_with_mirror
 from ..workflow import read_image
@@ -78,18 +79,22 @@ def _label(module: nn.Module) -> str:
 
 def feature_layers(model: nn.Module, x: Tensor) -> list[Layer]:
     """The feature maps after each layer of model.features (dropout, the identity at
-    inference, left out; a batch norm folded into the conv or pool column before it)."""
+    inference, left out; a batch norm folded into the conv or pool column before it),
+    recorded by forward hooks while the whole model runs on x once."""
     layers: list[Layer] = []
     features = getattr(model, "features", None)
     if features is None:
         return layers
-    for module in _leaves(features):
-        x = module(x)
+    steps = list(_leaves(features))
+    outputs: list[tuple[nn.Module, Tensor]] = []
+    with watch(((str(i), m) for i, m in enumerate(steps)), lambda _, m, args, out: outputs.append((m, out))):
+        model(x)
+    for module, out in outputs:
         if isinstance(module, nn.Dropout | nn.Dropout2d):
             continue
-        if x.ndim != 4:
+        if out.ndim != 4:
             break
-        maps = x.numpy()[0]
+        maps = out.numpy()[0]
         if isinstance(module, nn.BatchNorm2d) and layers and layers[-1].label in ("CONV", "POOL"):
             layers[-1] = Layer(layers[-1].label + "+BN", maps)
         else:
