@@ -309,7 +309,7 @@ def test_instance_norm_running_stats_update_and_eval_match_torch(seed, dtype):
     numpy.testing.assert_allclose(y.numpy(), expected.numpy(), rtol=rtol, atol=atol)
     for a, e in zip(ours, theirs, strict=True):
         numpy.testing.assert_allclose(a.numpy(), e.numpy(), rtol=rtol, atol=atol)
-    compare(lambda t: instance_norm(t, ours[0], ours[1], use_input_stats=False),
+    compare(lambda t: instance_norm(t, ours[0].to(t.device), ours[1].to(t.device), use_input_stats=False),
             lambda t: TF().instance_norm(t, theirs[0], theirs[1], use_input_stats=False), x)
 
 

@@ -386,6 +386,8 @@ def predict_command(args) -> int:
         raise ValueError(f"--top-k must be 1 or more, got {args.top_k}")
     checkpoint, inputs = split_checkpoint(args.inputs)
     loaded: dict[str, tuple] = {}
+    if checkpoint:  # a bad network is an error for every input: said once, first
+        loaded[checkpoint] = resolve_checkpoint(checkpoint, getattr(args, "device", None))
     failed = 0
     for path in inputs:
         try:

@@ -23,7 +23,7 @@ import numpy
 
 from ..backend import array_module, parallel_for
 from ..tensor import Tensor
-from .args import check_same_dtype
+from .args import check_same_device, check_same_dtype
 from .basic import add, mean, mul, pow, reshape
 from .pad import pad
 
@@ -217,6 +217,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
             raise ValueError(f"instance_norm: {name} must have shape ({channels},) for input of shape "
                              f"{input.shape}, got {t.shape}")
     check_same_dtype("instance_norm", input=input, weight=weight, bias=bias)
+    check_same_device("instance_norm", input=input, running_mean=running_mean, running_var=running_var)
     shape = (1, channels) + (1,) * (input.ndim - 2)
     axes = tuple(range(2, input.ndim))
     if not use_input_stats:
