@@ -105,13 +105,13 @@ class DistributedDataParallel(Module):
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         prepare = self._size > 1 and self.training and is_grad_enabled() and bool(self._params)
         if prepare:
-            if self._armed and self._launched:
+            if self._armed and any(b.ready for b in self._bucket_list):
                 raise _w.DistributedError(
-                    "DistributedDataParallel: the previous backward did not finish reducing gradients; some "
-                    "parameters got none (pass find_unused_parameters=True) or backward was not called")
+                    "DistributedDataParallel: the previous backward did not finish reducing gradients: some "
+                    "parameters got none (pass find_unused_parameters=True)")
             if self.broadcast_buffers:
                 self.sync_buffers()
-            self._local_count += float(_batch_length(inputs, kwargs))
+            self._local_count += float(_batch_length(inputs, kwargs)) if self.weight_by_batch_size else 1.0
             if self._syncing:
                 self._arm()
         output = self.module(*inputs, **kwargs)
@@ -197,8 +197,9 @@ class DistributedDataParallel(Module):
                 reduced = bucket.buffer[start:stop].reshape(param.data.shape)
                 if isinstance(param.data, numpy.ndarray):
                     param.grad = Tensor(reduced)  # a view of the bucket: the next backward makes a new array
-                else:
-                    param.grad = Tensor(backend.to_device(reduced.copy(), backend.device_of(param.data)))
+                else:  # from_op keeps a device array as it is
+                    on_device = backend.to_device(reduced.copy(), backend.device_of(param.data))
+                    param.grad = Tensor.from_op(on_device, (), _no_gradient, "grad")
         self._armed = False
         self._launched = 0
         self.wait_seconds += waited - began
@@ -220,6 +221,10 @@ class DistributedDataParallel(Module):
     def extra_repr(self) -> str:
         sizes = ", ".join(f"{b.buffer.nbytes / 2**20:.2f}" for b in self._bucket_list)
         return f"world_size={self._size}, buckets (MB)=[{sizes}]"
+
+
+def _no_gradient(_g):
+    return ()
 
 
 def _batch_length(inputs: tuple, kwargs: dict) -> int:
