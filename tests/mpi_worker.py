@@ -146,6 +146,12 @@ def run_features(out: Path) -> None:
     unused = max(float(numpy.abs(p.grad.data - q.grad.data).max()) for p, q in
                  zip(wide.used.parameters(), single.parameters(), strict=True))
     unused_grad = float(numpy.abs(wide.unused.weight.grad.data).max())
+    dropped = _mlp()
+    dropped_ddp = dist.DistributedDataParallel(dropped)
+    dropped_ddp(Tensor(x[0, :1 + 4 * r]))  # a forward whose backward never comes, other rows per rank
+    F.cross_entropy(dropped_ddp(Tensor(x[1, lo:hi])), Tensor(y[1, lo:hi])).backward()
+    abandoned = max(float(numpy.abs(p.grad.data - q.grad.data).max()) for p, q in
+                    zip(dropped.parameters(), single.parameters(), strict=True))
     strict = dist.DistributedDataParallel(Branches())
     F.cross_entropy(strict(Tensor(x[1, lo:hi])), Tensor(y[1, lo:hi])).backward()
     try:
@@ -161,8 +167,8 @@ def run_features(out: Path) -> None:
     dist.all_gather(slots, Tensor(bn.running_mean.data.copy()))
     buffers = max(float(numpy.abs(s.data - slots[0].data).max()) for s in slots)
     if dist.is_main():
-        out.write_text(json.dumps({"no_sync": no_sync, "unused": unused, "unused_grad": unused_grad,
-                                   "error": error, "buffers": buffers,
+        out.write_text(json.dumps({"no_sync": no_sync, "unused": unused, "abandoned": abandoned,
+                                   "unused_grad": unused_grad, "error": error, "buffers": buffers,
                                    "rank0_mean_moved": float(numpy.abs(slots[0].data).max())}))
 
 

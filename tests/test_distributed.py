@@ -260,6 +260,7 @@ def test_no_sync_unused_parameters_and_buffers_over_two_processes(tmp_path):
     got = json.loads(out.read_text())
     assert got["no_sync"] < 1e-14  # accumulated over two micro-batches: the one-process sum
     assert got["unused"] < 1e-14 and got["unused_grad"] == 0.0
+    assert got["abandoned"] < 1e-14  # a forward without backward leaves the next step's weighting alone
     assert "did not finish reducing gradients: some parameters got none (pass find_unused_parameters=True)" \
         in got["error"]
     assert got["buffers"] == 0.0 and got["rank0_mean_moved"] > 0.01

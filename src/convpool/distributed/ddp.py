@@ -93,6 +93,7 @@ class DistributedDataParallel(Module):
         self._count = numpy.zeros(1, dtype=numpy.float64)
         self._count_request: Any = None
         self._local_count = 0.0
+        self._armed_rows = 0.0
         self._weight = 1.0
         self.wait_seconds = 0.0  # time backward spent blocked on the all-reduce (for measuring overlap)
         self.reduce_seconds = 0.0  # time spent copying gradients into and out of the buckets
@@ -111,9 +112,10 @@ class DistributedDataParallel(Module):
                     "parameters got none (pass find_unused_parameters=True)")
             if self.broadcast_buffers:
                 self.sync_buffers()
-            self._local_count += float(_batch_length(inputs, kwargs)) if self.weight_by_batch_size else 1.0
+            rows = float(_batch_length(inputs, kwargs)) if self.weight_by_batch_size else 1.0
+            self._local_count += rows
             if self._syncing:
-                self._arm()
+                self._arm(rows)
         output = self.module(*inputs, **kwargs)
         if prepare and self._syncing and self.find_unused_parameters:
             reached = _leaves_reached(output)
@@ -122,10 +124,12 @@ class DistributedDataParallel(Module):
                     self._mark_ready(param)
         return output
 
-    def _arm(self) -> None:
+    def _arm(self, rows: float) -> None:
         world = _w._get()
-        if self._count_request is not None:  # a forward whose backward never came
+        if self._count_request is not None:  # a forward whose backward never came: its rows count no more
             _w.wait([self._count_request], "the batch sizes of the other processes")
+            self._local_count -= self._armed_rows
+        self._armed_rows = rows
         self._count = numpy.array([self._local_count], dtype=numpy.float64)
         self._count_request = world.comm.Iallreduce(world.mpi.IN_PLACE, self._count, op=world.mpi.SUM)
         for bucket in self._bucket_list:
