@@ -25,6 +25,7 @@ the others before each training forward, as in PyTorch); `nn.SyncBatchNorm` shar
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -97,7 +98,7 @@ class DistributedDataParallel(Module):
         self._weight = 1.0
         self.wait_seconds = 0.0  # time backward spent blocked on the all-reduce (for measuring overlap)
         self.reduce_seconds = 0.0  # time spent copying gradients into and out of the buckets
-        self._removers = [p.register_post_accumulate_grad_hook(self._on_gradient) for p in self._params]
+        self._removers = [p.register_post_accumulate_grad_hook(_weak_hook(self)) for p in self._params]
         if self._size > 1:
             self._broadcast(list(module.parameters()) + [b for b in module.buffers() if b is not None],
                             "the initial parameters and buffers")
@@ -225,6 +226,19 @@ class DistributedDataParallel(Module):
     def extra_repr(self) -> str:
         sizes = ", ".join(f"{b.buffer.nbytes / 2**20:.2f}" for b in self._bucket_list)
         return f"world_size={self._size}, buckets (MB)=[{sizes}]"
+
+
+def _weak_hook(ddp: DistributedDataParallel):
+    """The gradient hook, holding the wrapper weakly: a wrapper no one uses any more is freed
+    and its hooks do nothing (fit wraps the model anew on each call)."""
+    ref = weakref.ref(ddp)
+
+    def hook(param: Tensor) -> None:
+        owner = ref()
+        if owner is not None:
+            owner._on_gradient(param)
+
+    return hook
 
 
 def _no_gradient(_g):
