@@ -164,8 +164,10 @@ def train_command(args) -> int:
     unit = "images" if spec["kind"] == "image" else "recordings"
     print(f"training {model_name} on {args.data}: {len(train_set)} train, "
           f"{0 if val_set is None else len(val_set)} validation {unit}; checkpoints in {out}")
-    views = training_views(model, val_loader or train_loader, out, live=args.live and is_main(), port=args.live_port,
-                           plot=args.plot and is_main(), title=f"{model_name} on {args.data}", epochs=args.epochs)
+    main = is_main()  # K processes: rank 0 alone serves --live and writes --plot
+    views = training_views(model, val_loader or train_loader, out, live=args.live and main,
+                           port=args.live_port if main else None, plot=args.plot and main,
+                           title=f"{model_name} on {args.data}", epochs=args.epochs)
     with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
         history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler, epochs=args.epochs,
                       out_dir=out, model_name=model_name, model_config=config, resume=args.resume,
