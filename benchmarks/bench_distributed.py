@@ -109,6 +109,7 @@ def worker(args: argparse.Namespace) -> None:
         print(json.dumps({"model": args.model, "processes": k, "threads": args.threads, "batch": args.batch_size,
                           "step_seconds": step, "images_per_second": args.batch_size / step,
                           "wait_share": max(float(g.data[1]) for g in gathered),
+                          "wait_share_least": min(float(g.data[1]) for g in gathered),
                           "copy_share": max(float(g.data[2]) for g in gathered),
                           "gradient_bytes": gradient_bytes, "all_reduce_alone_seconds": statistics.median(alone),
                           "buckets": len(ddp._bucket_list)}), flush=True)
@@ -173,11 +174,13 @@ def main() -> None:
             r = run(model, processes, threads, args.batch_size, args.steps, args.warmup)
             measured[(model, processes)] = r
             rows.append(f"| {model} | {processes} x {threads} | {args.batch_size} | {r['step_seconds']:.3f} | "
-                        f"{r['images_per_second']:.0f} | {r['wait_share']:.1%} | {r['copy_share']:.1%} | "
+                        f"{r['images_per_second']:.0f} | {r['wait_share']:.1%} / {r['wait_share_least']:.1%} | "
+                        f"{r['copy_share']:.1%} | "
                         f"{r['buckets']} | {r['all_reduce_alone_seconds'] * 1e3:.2f} |")
             print(rows[-1], flush=True)
     resnet = run("resnet-18", 1, 2, 16, 2, 1)
-    print("| model | processes x threads | global batch | s/step (median) | images/s | waiting for the all-reduce "
+    print("| model | processes x threads | global batch | s/step (median) | images/s | waiting for the all-reduce, "
+          "most / least waiting process "
           "| copying into/out of buckets | buckets | one all-reduce alone, ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
