@@ -69,7 +69,16 @@ def _buckets(params: list[Tensor], cap_bytes: int, first_cap_bytes: int) -> list
 
 class DistributedDataParallel(Module):
     """Wrap `module` for data-parallel training; call it as the module. In a world of one
-    it is the module itself with no communication."""
+    it is the module itself with no communication.
+
+    bucket_cap_mb: the largest bucket. broadcast_buffers: send rank 0's buffers before each
+    training forward. find_unused_parameters: walk the output's graph after forward and count
+    the parameters it does not reach as done (their gradient is taken as zero); without it a
+    parameter that gets no gradient stops the next forward with an error. weight_by_batch_size:
+    weigh each process's gradient by its share of the global batch (see the module notes).
+    `no_sync()` accumulates without communicating; `sync_buffers()` sends rank 0's buffers.
+    wait_seconds and reduce_seconds add up the time spent blocked on, and copying for, the
+    all-reduce."""
 
     def __init__(self, module: Module, bucket_cap_mb: float = 4.0, broadcast_buffers: bool = True,
                  find_unused_parameters: bool = False, weight_by_batch_size: bool = True) -> None:
