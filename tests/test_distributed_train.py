@@ -77,9 +77,13 @@ def test_a_run_of_three_processes_resumes_exactly_with_three(bars, tmp_path):
     other = tmp_path / "other"
     again = _train("--data", str(bars), "--epochs", "1", "--out", str(other), *COMMON, processes=3)
     assert again.returncode == 0, again.stderr
+    saved = load_checkpoint(other)
     one = _train("--data", str(bars), "--epochs", "2", "--out", str(other), "--resume", *COMMON, processes=1)
     assert one.returncode == 0, one.stderr
-    assert load_checkpoint(other).epoch == 2 and "done: epoch 2," in one.stdout
+    continued = load_checkpoint(other)
+    assert continued.epoch == 2 and "done: epoch 2," in one.stdout
+    assert continued.history[0] == saved.history[0]  # the 3-process epoch, kept as it was
+    assert any(not numpy.array_equal(continued.weights[k], saved.weights[k]) for k in saved.weights)
 
 
 def test_mpiexec_runs_the_command_as_it_is(bars, tmp_path):
