@@ -7,6 +7,8 @@ buffers to OUT (.npz) with the largest difference between ranks. `reference()` m
 same steps in one process without any wrapper, for the test to compare.
 
 collectives: all_reduce, broadcast, all_gather and the sampler, results to OUT (.json).
+features: no_sync, find_unused_parameters and sync_buffers, results to OUT (.json).
+evaluate: evaluate() sharded over K processes and alone, results to OUT (.json).
 fail: rank 1 raises mid-training (exits at once with `exit`, hangs with `hang`); the others must stop.
 """
 
@@ -105,6 +107,90 @@ def run_collectives(out: Path) -> None:
             "shares": [s.data.astype(int).tolist() for s in shares], "object": folder}))
 
 
+def _mlp() -> nn.Module:
+    convpool.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 5, dtype="float64"), nn.ReLU(), nn.Linear(5, 3, dtype="float64"))
+
+
+def run_features(out: Path) -> None:
+    """no_sync accumulation, find_unused_parameters, the unused-parameter error, sync_buffers."""
+    dist.init(timeout=30)
+    r, k = dist.rank(), dist.world_size()
+    rng = numpy.random.default_rng(2)
+    x, y = rng.standard_normal((2, 8, 6)), rng.integers(0, 3, (2, 8))
+    reference = _mlp()
+    for m in range(2):  # one process: two micro-batches of 8, gradients accumulated
+        F.cross_entropy(reference(Tensor(x[m])), Tensor(y[m])).backward()
+    model = _mlp()
+    ddp = dist.DistributedDataParallel(model)
+    lo, hi = 8 * r // k, 8 * (r + 1) // k
+    with ddp.no_sync():
+        F.cross_entropy(ddp(Tensor(x[0, lo:hi])), Tensor(y[0, lo:hi])).backward()
+    F.cross_entropy(ddp(Tensor(x[1, lo:hi])), Tensor(y[1, lo:hi])).backward()
+    no_sync = max(float(numpy.abs(p.grad.data - q.grad.data).max()) for p, q in
+                  zip(model.parameters(), reference.parameters(), strict=True))
+
+    class Branches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.used, self.unused = _mlp(), nn.Linear(6, 3, dtype="float64")
+
+        def forward(self, t: Tensor) -> Tensor:
+            return self.used(t)
+
+    wide = Branches()
+    found = dist.DistributedDataParallel(wide, find_unused_parameters=True)
+    F.cross_entropy(found(Tensor(x[1, lo:hi])), Tensor(y[1, lo:hi])).backward()
+    single = _mlp()
+    F.cross_entropy(single(Tensor(x[1])), Tensor(y[1])).backward()
+    unused = max(float(numpy.abs(p.grad.data - q.grad.data).max()) for p, q in
+                 zip(wide.used.parameters(), single.parameters(), strict=True))
+    unused_grad = float(numpy.abs(wide.unused.weight.grad.data).max())
+    dropped = _mlp()
+    dropped_ddp = dist.DistributedDataParallel(dropped)
+    dropped_ddp(Tensor(x[0, :1 + 4 * r]))  # a forward whose backward never comes, other rows per rank
+    F.cross_entropy(dropped_ddp(Tensor(x[1, lo:hi])), Tensor(y[1, lo:hi])).backward()
+    abandoned = max(float(numpy.abs(p.grad.data - q.grad.data).max()) for p, q in
+                    zip(dropped.parameters(), single.parameters(), strict=True))
+    strict = dist.DistributedDataParallel(Branches())
+    F.cross_entropy(strict(Tensor(x[1, lo:hi])), Tensor(y[1, lo:hi])).backward()
+    try:
+        strict(Tensor(x[1, lo:hi]))
+        error = ""
+    except dist.DistributedError as e:
+        error = str(e)
+    bn = nn.BatchNorm1d(6, dtype="float64")
+    bn_ddp = dist.DistributedDataParallel(bn)
+    bn(Tensor(x[0, lo:hi] + r))  # each rank's own statistics
+    bn_ddp.sync_buffers()
+    slots = [Tensor(numpy.zeros(6)) for _ in range(k)]
+    dist.all_gather(slots, Tensor(bn.running_mean.data.copy()))
+    buffers = max(float(numpy.abs(s.data - slots[0].data).max()) for s in slots)
+    if dist.is_main():
+        out.write_text(json.dumps({"no_sync": no_sync, "unused": unused, "abandoned": abandoned,
+                                   "unused_grad": unused_grad, "error": error, "buffers": buffers,
+                                   "rank0_mean_moved": float(numpy.abs(slots[0].data).max())}))
+
+
+def run_evaluate(out: Path) -> None:
+    """evaluate() on K processes (each its part of 37 images, batches of 8) and in one."""
+    from convpool.data import ArrayDataset, DataLoader
+    from convpool.train import evaluate
+
+    dist.init(timeout=30)
+    rng = numpy.random.default_rng(4)
+    images = rng.integers(0, 255, (37, 2, 8, 8)).astype(numpy.uint8)
+    data = ArrayDataset(images, rng.integers(0, 5, 37))
+    model = build("float32")
+    shared = evaluate(model, DataLoader(data, batch_size=8), 5)
+    if dist.is_main():
+        from convpool.distributed import world
+
+        world._world.size = 1  # this process alone, as a world of one, for the reference
+        alone = evaluate(model, DataLoader(data, batch_size=8), 5)
+        out.write_text(json.dumps({"shared": shared, "alone": alone}))
+
+
 def run_fail(how: str) -> None:
     dist.init(timeout=2)
     model = build("float64")
@@ -131,6 +217,10 @@ if __name__ == "__main__":
         run_train(Path(sys.argv[2]), sys.argv[3])
     elif mode == "collectives":
         run_collectives(Path(sys.argv[2]))
+    elif mode == "features":
+        run_features(Path(sys.argv[2]))
+    elif mode == "evaluate":
+        run_evaluate(Path(sys.argv[2]))
     elif mode == "fail":
         run_fail(sys.argv[2])
     else:

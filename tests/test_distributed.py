@@ -240,6 +240,33 @@ def test_k_processes_step_as_one_process(tmp_path, k, dtype, tolerance):
 
 
 @needs_mpi
+@pytest.mark.parametrize("k", [2, 3])
+def test_evaluation_is_sharded_and_summed_to_the_one_process_figures(tmp_path, k):
+    out = tmp_path / "e.json"
+    result = mpirun(k, "evaluate", str(out))
+    assert result.returncode == 0, result.stderr
+    got = json.loads(out.read_text())
+    shared, alone = got["shared"], got["alone"]
+    assert shared["n"] == alone["n"] == 37
+    assert shared["confusion"] == alone["confusion"] and shared["accuracy"] == alone["accuracy"]
+    assert shared["loss"] == pytest.approx(alone["loss"], rel=1e-6)
+
+
+@needs_mpi
+def test_no_sync_unused_parameters_and_buffers_over_two_processes(tmp_path):
+    out = tmp_path / "f.json"
+    result = mpirun(2, "features", str(out))
+    assert result.returncode == 0, result.stderr
+    got = json.loads(out.read_text())
+    assert got["no_sync"] < 1e-14  # accumulated over two micro-batches: the one-process sum
+    assert got["unused"] < 1e-14 and got["unused_grad"] == 0.0
+    assert got["abandoned"] < 1e-14  # a forward without backward leaves the next step's weighting alone
+    assert "did not finish reducing gradients: some parameters got none (pass find_unused_parameters=True)" \
+        in got["error"]
+    assert got["buffers"] == 0.0 and got["rank0_mean_moved"] > 0.01
+
+
+@needs_mpi
 @pytest.mark.parametrize("how,message", [
     ("raise", "convpool: rank 1 of 3 failed: ValueError: a bad batch on purpose"),
     ("hang", "failed: DistributedTimeout: rank"),

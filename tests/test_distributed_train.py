@@ -5,8 +5,11 @@ K, and with another K from the same weights; errors stop every process with one 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy
 import pytest
@@ -74,9 +77,13 @@ def test_a_run_of_three_processes_resumes_exactly_with_three(bars, tmp_path):
     other = tmp_path / "other"
     again = _train("--data", str(bars), "--epochs", "1", "--out", str(other), *COMMON, processes=3)
     assert again.returncode == 0, again.stderr
+    saved = load_checkpoint(other)
     one = _train("--data", str(bars), "--epochs", "2", "--out", str(other), "--resume", *COMMON, processes=1)
     assert one.returncode == 0, one.stderr
-    assert load_checkpoint(other).epoch == 2 and "done: epoch 2," in one.stdout
+    continued = load_checkpoint(other)
+    assert continued.epoch == 2 and "done: epoch 2," in one.stdout
+    assert continued.history[0] == saved.history[0]  # the 3-process epoch, kept as it was
+    assert any(not numpy.array_equal(continued.weights[k], saved.weights[k]) for k in saved.weights)
 
 
 def test_mpiexec_runs_the_command_as_it_is(bars, tmp_path):
@@ -101,3 +108,48 @@ def test_errors_stop_every_process_with_one_line(bars, tmp_path, args, message):
     result = _train("--data", str(bars), "--out", str(tmp_path / "r"), *args, timeout=120)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def _ancestors(pid: int) -> list[int]:
+    out = []
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        out.append(pid)
+    return out
+
+
+def _rank_process(launcher: int, rank: int) -> int | None:
+    """The pid of rank `rank` under this launcher, once it has joined the world."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            pairs = (entry / "environ").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        environ = dict(p.split("=", 1) for p in pairs if "=" in p)
+        folder = environ.get("CONVPOOL_RANK_DIR")
+        if (folder and environ.get("PMI_RANK") == str(rank) and launcher in _ancestors(int(entry.name))
+                and (Path(folder) / entry.name).exists()):
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the rank's process through /proc")
+def test_a_killed_process_is_named_by_its_rank(bars, tmp_path):
+    launcher = subprocess.Popen([sys.executable, "-m", "convpool", "train", "--processes", "2", "--no-progress",
+                                 "--data", str(bars), "--epochs", "100", "--out", str(tmp_path / "r"), *COMMON],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    victim, deadline = None, time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline and launcher.poll() is None:
+        victim = _rank_process(launcher.pid, 1)
+        time.sleep(0.2)
+    assert victim is not None, launcher.communicate()[1]
+    os.kill(victim, signal.SIGKILL)
+    began = time.monotonic()
+    _, err = launcher.communicate(timeout=60)
+    assert time.monotonic() - began < 30 and launcher.returncode != 0
+    assert f"convpool: rank 1 of 2 (pid {victim}) stopped first, with exit code 9; mpiexec ended the others" in err

@@ -183,9 +183,10 @@ def train_command(args) -> int:
     print(f"device: {backend.describe(device)}")
     for line in notes:
         print(line)
-    views = training_views(model, val_loader or train_loader, out, live=args.live and is_main(),
-                           port=args.live_port, plot=args.plot and is_main(), title=f"{model_name} on {args.data}",
-                           epochs=args.epochs)
+    main = is_main()  # K processes: rank 0 alone serves --live and writes --plot
+    views = training_views(model, val_loader or train_loader, out, live=args.live and main,
+                           port=args.live_port if main else None, plot=args.plot and main,
+                           title=f"{model_name} on {args.data}", epochs=args.epochs)
     try:
         with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
             history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler,

@@ -25,6 +25,7 @@ the others before each training forward, as in PyTorch); `nn.SyncBatchNorm` shar
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -68,7 +69,16 @@ def _buckets(params: list[Tensor], cap_bytes: int, first_cap_bytes: int) -> list
 
 class DistributedDataParallel(Module):
     """Wrap `module` for data-parallel training; call it as the module. In a world of one
-    it is the module itself with no communication."""
+    it is the module itself with no communication.
+
+    bucket_cap_mb: the largest bucket. broadcast_buffers: send rank 0's buffers before each
+    training forward. find_unused_parameters: walk the output's graph after forward and count
+    the parameters it does not reach as done (their gradient is taken as zero); without it a
+    parameter that gets no gradient stops the next forward with an error. weight_by_batch_size:
+    weigh each process's gradient by its share of the global batch (see the module notes).
+    `no_sync()` accumulates without communicating; `sync_buffers()` sends rank 0's buffers.
+    wait_seconds and reduce_seconds add up the time spent blocked on, and copying for, the
+    all-reduce."""
 
     def __init__(self, module: Module, bucket_cap_mb: float = 4.0, broadcast_buffers: bool = True,
                  find_unused_parameters: bool = False, weight_by_batch_size: bool = True) -> None:
@@ -93,10 +103,11 @@ class DistributedDataParallel(Module):
         self._count = numpy.zeros(1, dtype=numpy.float64)
         self._count_request: Any = None
         self._local_count = 0.0
+        self._armed_rows = 0.0
         self._weight = 1.0
         self.wait_seconds = 0.0  # time backward spent blocked on the all-reduce (for measuring overlap)
         self.reduce_seconds = 0.0  # time spent copying gradients into and out of the buckets
-        self._removers = [p.register_post_accumulate_grad_hook(self._on_gradient) for p in self._params]
+        self._removers = [p.register_post_accumulate_grad_hook(_weak_hook(self)) for p in self._params]
         if self._size > 1:
             self._broadcast(list(module.parameters()) + [b for b in module.buffers() if b is not None],
                             "the initial parameters and buffers")
@@ -105,15 +116,16 @@ class DistributedDataParallel(Module):
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         prepare = self._size > 1 and self.training and is_grad_enabled() and bool(self._params)
         if prepare:
-            if self._armed and self._launched:
+            if self._armed and any(b.ready for b in self._bucket_list):
                 raise _w.DistributedError(
-                    "DistributedDataParallel: the previous backward did not finish reducing gradients; some "
-                    "parameters got none (pass find_unused_parameters=True) or backward was not called")
+                    "DistributedDataParallel: the previous backward did not finish reducing gradients: some "
+                    "parameters got none (pass find_unused_parameters=True)")
             if self.broadcast_buffers:
                 self.sync_buffers()
-            self._local_count += float(_batch_length(inputs, kwargs))
+            rows = float(_batch_length(inputs, kwargs)) if self.weight_by_batch_size else 1.0
+            self._local_count += rows
             if self._syncing:
-                self._arm()
+                self._arm(rows)
         output = self.module(*inputs, **kwargs)
         if prepare and self._syncing and self.find_unused_parameters:
             reached = _leaves_reached(output)
@@ -122,10 +134,12 @@ class DistributedDataParallel(Module):
                     self._mark_ready(param)
         return output
 
-    def _arm(self) -> None:
+    def _arm(self, rows: float) -> None:
         world = _w._get()
-        if self._count_request is not None:  # a forward whose backward never came
+        if self._count_request is not None:  # a forward whose backward never came: its rows count no more
             _w.wait([self._count_request], "the batch sizes of the other processes")
+            self._local_count -= self._armed_rows
+        self._armed_rows = rows
         self._count = numpy.array([self._local_count], dtype=numpy.float64)
         self._count_request = world.comm.Iallreduce(world.mpi.IN_PLACE, self._count, op=world.mpi.SUM)
         for bucket in self._bucket_list:
@@ -197,8 +211,9 @@ class DistributedDataParallel(Module):
                 reduced = bucket.buffer[start:stop].reshape(param.data.shape)
                 if isinstance(param.data, numpy.ndarray):
                     param.grad = Tensor(reduced)  # a view of the bucket: the next backward makes a new array
-                else:
-                    param.grad = Tensor(backend.to_device(reduced.copy(), backend.device_of(param.data)))
+                else:  # from_op keeps a device array as it is
+                    on_device = backend.to_device(reduced.copy(), backend.device_of(param.data))
+                    param.grad = Tensor.from_op(on_device, (), _no_gradient, "grad")
         self._armed = False
         self._launched = 0
         self.wait_seconds += waited - began
@@ -220,6 +235,23 @@ class DistributedDataParallel(Module):
     def extra_repr(self) -> str:
         sizes = ", ".join(f"{b.buffer.nbytes / 2**20:.2f}" for b in self._bucket_list)
         return f"world_size={self._size}, buckets (MB)=[{sizes}]"
+
+
+def _weak_hook(ddp: DistributedDataParallel):
+    """The gradient hook, holding the wrapper weakly: a wrapper no one uses any more is freed
+    and its hooks do nothing (fit wraps the model anew on each call)."""
+    ref = weakref.ref(ddp)
+
+    def hook(param: Tensor) -> None:
+        owner = ref()
+        if owner is not None:
+            owner._on_gradient(param)
+
+    return hook
+
+
+def _no_gradient(_g):
+    return ()
 
 
 def _batch_length(inputs: tuple, kwargs: dict) -> int:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -82,4 +85,30 @@ def _start(processes: int, argv: Sequence[str] | None) -> int:
     except ImportError:
         raise FileNotFoundError(f"--processes {processes} needs mpi4py: pip install 'convpool[mpi]'") from None
     command = [mpiexec, "-n", str(processes), sys.executable, "-m", "convpool", *without_processes(argv)]
-    return subprocess.run(command).returncode
+    with tempfile.TemporaryDirectory(prefix="convpool-ranks-") as folder:
+        env = {**os.environ, "CONVPOOL_RANK_DIR": folder}
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   errors="replace")
+        failed: list[str] = []
+        pumps = [threading.Thread(target=_pump, args=(stream, target, failed), daemon=True)
+                 for stream, target in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))]
+        for pump in pumps:
+            pump.start()
+        code = process.wait()
+        for pump in pumps:
+            pump.join()
+        if code != 0 and failed and os.path.isfile(os.path.join(folder, failed[0])):
+            rank, size = Path(folder, failed[0]).read_text().split()
+            print(f"convpool: rank {rank} of {size} (pid {failed[0]}) stopped first, with exit code {code}; "
+                  f"mpiexec ended the others", file=sys.stderr, flush=True)
+        return code
+
+
+def _pump(stream, target, failed: list[str]) -> None:
+    """Pass mpiexec's output through as it comes, noting the pid its report of a dead process names."""
+    for line in stream:
+        target.write(line)
+        target.flush()
+        found = re.search(r"PID (\d+) RUNNING AT", line)
+        if found and not failed:
+            failed.append(found.group(1))

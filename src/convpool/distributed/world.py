@@ -94,6 +94,10 @@ def init(timeout: float | None = None) -> None:
     _world = _World(comm, mpi, seconds)
     if _world.size > 1:
         _install_excepthook()
+        folder = os.environ.get("CONVPOOL_RANK_DIR")
+        if folder:  # the launcher names a process that dies by its rank (launch.py)
+            with open(os.path.join(folder, str(os.getpid())), "w") as file:
+                file.write(f"{_world.rank} {_world.size}")
 
 
 def _get() -> _World:
