@@ -19,6 +19,7 @@ from ..models import ModelConfig
 from ..tensor import Tensor, no_grad
 from ..train import scores_with_mirror
 from ..workflow import read_image
+from .mosaic import mosaic
 from .style import pyplot, save
 from .tour_figures import map_limits
 
@@ -119,16 +120,6 @@ def figure_size_pixels(name: str) -> tuple[int, int]:
     return round(width * DPI), round(height * DPI)
 
 
-def mosaic(maps: numpy.ndarray) -> numpy.ndarray:
-    """(n, h, w) maps stacked top to bottom with a NaN gap (drawn blank) between two."""
-    n, h, w = maps.shape
-    gap = max(1, h // 7)
-    column = numpy.full((n * h + (n - 1) * gap, w), numpy.nan)
-    for index, values in enumerate(maps):
-        column[index * (h + gap):index * (h + gap) + h] = values
-    return column
-
-
 def feature_maps_figure(view: NetworkView) -> bytes:
     """Columns: the input, then every layer; in each column the first 10 feature maps, top to
     bottom, with one colour scale for the column (diverging where values can be negative)."""
@@ -152,7 +143,8 @@ def feature_maps_figure(view: NetworkView) -> bytes:
         shown = layer.maps[:rows]
         limits = map_limits(shown)
         cmap = pyplot().get_cmap(limits.pop("cmap")).with_extremes(bad="white")
-        ax.imshow(mosaic(shown), cmap=cmap, **limits, aspect="auto", interpolation="nearest")
+        column = mosaic(shown, 1, gap=max(1, shown.shape[1] // 7))  # top to bottom, a blank gap between two
+        ax.imshow(column, cmap=cmap, **limits, aspect="auto", interpolation="nearest")
         c, h, w = layer.maps.shape
         ax.set_title(f"{layer.label}\n{c}x{h}x{w}\n{layer.maps.min():.2g} to {layer.maps.max():.2g}", fontsize=8)
     for ax in axes:
