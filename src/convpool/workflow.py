@@ -402,13 +402,12 @@ def predict_command(args) -> int:
     if args.top_k < 1:
         raise ValueError(f"--top-k must be 1 or more, got {args.top_k}")
     checkpoint, inputs = split_checkpoint(args.inputs)
-    for path in inputs:
-        check_input_file(path, run=True)
     loaded: dict[str, tuple] = {}
     for path in inputs:
         spec_name = checkpoint or default_checkpoint(path)
         if spec_name not in loaded:
             loaded[spec_name] = resolve_checkpoint(spec_name)
+        check_input_file(path, run=True)
         model, config = loaded[spec_name]
         names = config.names
         kind = kind_of(config)
@@ -431,7 +430,8 @@ def predict_command(args) -> int:
     return 0
 
 
-def check_input_file(path: str, what: str = "an image or .wav file", flag: str = "", run: bool = False) -> None:
+def check_input_file(path: str, what: str = "an image or .wav file", flag: str = "", run: bool = False,
+                     missing: str = "file") -> None:
     """An input must be an existing file: a folder or a missing path gets one line saying so
     and what to name instead. flag: the option that named it ("--image "), if any."""
     where = Path(path)
@@ -440,4 +440,4 @@ def check_input_file(path: str, what: str = "an image or .wav file", flag: str =
         raise IsADirectoryError(f"{flag}{path} is a folder, not {what}{hint}; name one file in it, "
                                 f"e.g. {where / 'photo.jpg'}")
     if not where.exists():
-        raise FileNotFoundError(f"{flag}{path}: no such file")
+        raise FileNotFoundError(f"{flag}{path}: no such {missing}")

@@ -58,6 +58,14 @@ class NetworkView:
     probabilities: numpy.ndarray  # their softmax
     class_names: list[str]
     mirrored: bool = False  # the scores are the mean over the photo and its mirror image
+    shift: int = 0  # ... and over copies moved this many pixels (the network's --tta-shift)
+
+    def scored(self) -> str:
+        """What the scores are of, in words (as `convpool predict` scores the photo)."""
+        if not self.mirrored:
+            return "the photo alone"
+        moved = f", and copies moved {self.shift} pixel{'s' if self.shift != 1 else ''}" if self.shift else ""
+        return f"the mean over the photo and its mirror image{moved}"
 
 
 def _leaves(module: nn.Module):
@@ -110,7 +118,8 @@ def look(path: str, model_name: str, model: nn.Module, config: ModelConfig) -> N
         scores = scores_with_mirror(model, x, config.tta_shift) if mirrored else model(x)
         probabilities = F.softmax(scores, 1).numpy()[0]
     names = config.names
-    return NetworkView(model_name, image, notes, layers, scores.numpy()[0], probabilities, names, mirrored)
+    return NetworkView(model_name, image, notes, layers, scores.numpy()[0], probabilities, names, mirrored,
+                       config.tta_shift if mirrored else 0)
 
 
 def figure_size_pixels(name: str) -> tuple[int, int]:
@@ -168,8 +177,7 @@ def scores_figure(view: NetworkView) -> bytes:
     axes.set_yticks(range(len(order)), names)
     axes.invert_yaxis()
     axes.set_xlim(0, 1.18)
-    axes.set_xlabel("probability (softmax of the scores" + (", each the mean over the photo and its mirror image)"
-                                                           if view.mirrored else ")"))
+    axes.set_xlabel(f"probability (softmax of the scores of {view.scored()})")
     for y, index in enumerate(order):
         axes.text(view.probabilities[index] + 0.01, y, f"{view.probabilities[index]:.1%}  (score "
                   f"{view.scores[index]:.2f})", va="center", fontsize=8)
