@@ -138,7 +138,7 @@ def test_every_option_with_a_default_shows_it_in_the_help():
         for action in command._actions:
             if not action.option_strings or action.default in (None, False) or action.dest in ("help", "debug"):
                 continue
-            text = formatter._expand_help(action)
+            text = " ".join(formatter._format_action(action).split())  # the option's lines as printed
             assert "default" in text and (str(action.default) in text or action.dest == "data"), \
                 f"convpool {name} {action.option_strings[-1]}: no default in {text!r}"
         command.format_help()  # and the whole help still formats

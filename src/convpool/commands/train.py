@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import models
+from ..run_settings import SAVED
 
 NAME = "train"
 HELP = "train a named model on labelled images and save checkpoints"
@@ -59,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="port for --live (implies it; default: a free one)")
     parser.add_argument("--plot", action="store_true", help="write the loss and accuracy curves to OUT/curves.png "
                                                             "after every epoch")
+    for action in parser._actions:
+        if action.dest in SAVED:  # --resume takes these from the run unless they are given
+            action.help = (action.help or ("default: %(default)s" if action.default not in (None, False) else "")
+                           ) + "; with --resume, the run's own unless given"
 
 
 def run(args: argparse.Namespace) -> int:
