@@ -138,7 +138,7 @@ def test_every_option_with_a_default_shows_it_in_the_help():
         for action in command._actions:
             if not action.option_strings or action.default in (None, False) or action.dest in ("help", "debug"):
                 continue
-            text = formatter._expand_help(action)
+            text = " ".join(formatter._format_action(action).split())  # the option's lines as printed
             assert "default" in text and (str(action.default) in text or action.dest == "data"), \
                 f"convpool {name} {action.option_strings[-1]}: no default in {text!r}"
         command.format_help()  # and the whole help still formats
@@ -147,3 +147,49 @@ def test_every_option_with_a_default_shows_it_in_the_help():
 def test_given_options_tell_typed_values_from_defaults():
     assert cli.given_options(["train", "--lr", "0.1", "--ep", "3"]) == {"lr", "epochs"}
     assert cli.given_options(["--debug", "train"]) == {"debug"}
+
+
+def test_ctrl_c_during_a_download_keeps_its_part_file_and_says_so(tmp_path):
+    """A mirror on 127.0.0.1 that sends part of a file and then stalls."""
+    import http.server
+    import threading
+
+    stop = threading.Event()
+    SENT = 8 * 65536  # whole reads of the downloader, so all of it reaches the .part before the stall
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(1_000_000))
+            self.end_headers()
+            self.wfile.write(b"\x01" * SENT)
+            self.wfile.flush()
+            stop.wait(60)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        process = _start("data", "download", "fashion-mnist", "--dir", str(tmp_path / "fm"), "--no-progress",
+                         "--mirror", f"http://127.0.0.1:{server.server_address[1]}", cwd=tmp_path)
+        end = time.monotonic() + 60
+        parts: list = []
+        while time.monotonic() < end and process.poll() is None:
+            parts = [p for p in (tmp_path / "fm").glob("*.part") if p.stat().st_size >= SENT]
+            if parts:
+                break
+            time.sleep(0.05)
+        assert parts, process.communicate(timeout=10)
+        out, err = _interrupt(process)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip() == (f"convpool data: interrupted; the bytes fetched so far are kept as .part files in "
+                           f"{tmp_path / 'fm'}; the same command resumes the download")
+    assert parts[0].stat().st_size == SENT

@@ -83,7 +83,7 @@ def test_figures_are_pngs_of_the_intended_width_and_not_blank(channels):
 
 def test_mosaic_lays_tiles_out_with_a_gap():
     tiles = numpy.arange(5 * 2 * 3, dtype=numpy.float64).reshape(5, 2, 3)
-    mosaic = ex._mosaic(tiles, 3)
+    mosaic = ex.tile_mosaic(tiles, 3)
     assert mosaic.shape == (2 * 2 + 1, 3 * 3 + 2)
     numpy.testing.assert_array_equal(mosaic[0:2, 4:7], tiles[1])
     numpy.testing.assert_array_equal(mosaic[3:5, 0:3], tiles[3])

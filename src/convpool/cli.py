@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__.strip(),
                                  epilog=module.EPILOG, formatter_class=DefaultsHelpFormatter)
         module.add_arguments(command)
+        for action in command._actions:  # argparse prints no help line at all for help=None
+            if action.option_strings and action.help is None and action.default not in (None, False):
+                action.help = "default: %(default)s"
         # after the subcommand too; SUPPRESS keeps a --debug given before it
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show the full traceback of an error")

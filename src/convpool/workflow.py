@@ -163,11 +163,11 @@ def train_command(args) -> int:
                               seed=args.seed, transform=Compose(normalise + augment))
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=256, transform=Compose(normalise))
     size = kind.size(train_full)
-    config = {"in_channels": channels, "num_classes": len(classes), "image_size": size,
-              "class_names": [str(c) for c in classes], "mean": mean, "std": std, "input": spec, "tta": tta,
-              "tta_shift": tta_shift}
+    config = ModelConfig.from_dict({"in_channels": channels, "num_classes": len(classes), "image_size": size,
+                                    "class_names": [str(c) for c in classes], "mean": mean, "std": std,
+                                    "input": spec, "tta": tta, "tta_shift": tta_shift}, f"--data {args.data}")
     manual_seed(args.seed)  # the initial weights and dropout masks follow --seed
-    model = models.build(model_name, in_channels=channels, num_classes=len(classes), image_size=size)
+    model = models.build(model_name, **config.build_arguments())
     if hasattr(model, "initialise_from_data") and not args.resume:
         # data-dependent weights (fast-cnn's whitening) from up to 5,000 normalised training images
         sample = numpy.asarray(train_indices)[:5000]
@@ -190,7 +190,7 @@ def train_command(args) -> int:
     try:
         with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
             history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler,
-                          epochs=args.epochs, out_dir=out, model_name=model_name, model_config=config,
+                          epochs=args.epochs, out_dir=out, model_name=model_name, model_config=config.to_dict(),
                           resume=args.resume, progress=not args.no_progress, scheduler_interval=interval,
                           label_smoothing=args.label_smoothing, on_step=views.on_step,
                           on_epoch_end=views.on_epoch_end, val_every=getattr(args, "val_every", 1),
@@ -431,7 +431,8 @@ def _predict_one(args, path: str, checkpoint: str | None, loaded: dict[str, tupl
         print(f"  {rank}. {names[index]:<14} {probabilities[index]:.4f}")
 
 
-def check_input_file(path: str, what: str = "an image or .wav file", flag: str = "", run: bool = False) -> None:
+def check_input_file(path: str, what: str = "an image or .wav file", flag: str = "", run: bool = False,
+                     missing: str = "file") -> None:
     """An input must be an existing file: a folder or a missing path gets one line saying so
     and what to name instead. flag: the option that named it ("--image "), if any."""
     where = Path(path)
@@ -440,4 +441,4 @@ def check_input_file(path: str, what: str = "an image or .wav file", flag: str =
         raise IsADirectoryError(f"{flag}{path} is a folder, not {what}{hint}; name one file in it, "
                                 f"e.g. {where / 'photo.jpg'}")
     if not where.exists():
-        raise FileNotFoundError(f"{flag}{path}: no such file")
+        raise FileNotFoundError(f"{flag}{path}: no such {missing}")

@@ -80,6 +80,10 @@ def _download(args: argparse.Namespace) -> int:
         try:
             where = catalog.download_dataset(name, folder, format=fmt, mirror=args.mirror,
                                              progress=False if args.no_progress else None, on_file=report)
+        except KeyboardInterrupt:
+            target = ds.folder() if folder is None else folder
+            raise KeyboardInterrupt(f"the bytes fetched so far are kept as .part files in {target}; the same "
+                                    f"command resumes the download") from None
         except DownloadError as error:
             target = ds.folder() if folder is None else folder
             files = ", ".join(f.name for f in ds.files_for(fmt))

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         _check(name, getattr(args, name), least)
     from .. import workflow
 
-    workflow.check_input_file(args.image, "an image file")
+    workflow.check_input_file(args.image, "an image file", missing="image file")
     image_format = "PNG"
     if args.out:
         image_format = Image.registered_extensions().get(Path(args.out).suffix.lower())

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..viz.tour import run_tour
 
     if args.image is not None:
-        workflow.check_input_file(args.image, "a photo", "--image ")
+        workflow.check_input_file(args.image, "a photo", "--image ", missing="image file")
     tour = run_tour(args.image, args.out)
     address = tour.page.resolve().as_uri()
     if args.open:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import models
+from ..run_settings import SAVED
 from . import add_device_argument
 
 NAME = "train"
@@ -66,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="threads per process (default: all cores, divided by the processes on this machine)")
     parser.add_argument("--plot", action="store_true", help="write the loss and accuracy curves to OUT/curves.png "
                                                             "after every epoch")
+    for action in parser._actions:
+        if action.dest in SAVED:  # --resume takes these from the run unless they are given
+            action.help = (action.help or ("default: %(default)s" if action.default not in (None, False) else "")
+                           ) + "; with --resume, the run's own unless given"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from ..data import Compose, Normalize, ToFloat
 from ..models import ModelConfig
 from ..tensor import Tensor, no_grad
 from ..train import model_device
+from .mosaic import mosaic as tile_mosaic
 from .page import Page
 from .saliency import GradCAM, conv_layers, grad_cam, saliency_map, tap
 from .style import GREY_CMAP, SIGNED_CMAP, UNSIGNED_CMAP, color_limits, pyplot, save
@@ -118,19 +119,6 @@ def _placed(e: Explanation) -> dict:
     return {"origin": "lower", "aspect": "auto"} if e.sound else {}
 
 
-def _mosaic(tiles: numpy.ndarray, columns: int) -> numpy.ndarray:
-    """Tiles (n, h, w) or (n, h, w, 3) laid out in rows of `columns`, one NaN pixel between
-    them (drawn as the background): one imshow instead of one subplot per tile, which is
-    many times faster to draw."""
-    count, height, width = tiles.shape[:3]
-    rows = -(-count // columns)
-    mosaic = numpy.full((rows * (height + 1) - 1, columns * (width + 1) - 1) + tiles.shape[3:], numpy.nan)
-    for index, tile in enumerate(tiles):
-        row, column = divmod(index, columns)
-        mosaic[row * (height + 1):row * (height + 1) + height, column * (width + 1):column * (width + 1) + width] = tile
-    return mosaic
-
-
 def _tile_axes(axes, count: int, columns: int, height: int, width: int) -> None:
     """Ticks that name the tiles: the row's first channel on the left, + the column below."""
     rows = -(-count // columns)
@@ -200,7 +188,7 @@ def kernels_figure(e: Explanation) -> bytes:
         how = "blue negative, red positive"
     if e.sound:
         tiles = tiles[:, ::-1]  # low mel bands at the bottom, as the spectrogram is drawn
-    mosaic = _mosaic(tiles, columns)
+    mosaic = tile_mosaic(tiles, columns)
     figure, axes = _figure_for(mosaic, 6.5)
     if in_channels == 3:
         axes.imshow(numpy.nan_to_num(mosaic, nan=1.0), interpolation="nearest")
@@ -219,7 +207,7 @@ def feature_maps_figure(name: str, maps: numpy.ndarray, low_at_bottom: bool = Fa
     (low_at_bottom: each map upside down, for a spectrogram's low frequencies)."""
     shown = maps[:MAX_MAPS, ::-1] if low_at_bottom else maps[:MAX_MAPS]
     columns = min(len(shown), 8)
-    mosaic = _mosaic(shown, columns)
+    mosaic = tile_mosaic(shown, columns)
     figure, axes = _figure_for(mosaic)
     limits = color_limits(shown)
     if limits["cmap"] == SIGNED_CMAP:

@@ -126,7 +126,7 @@ function setupExplorer(root) {
           cell(x, y, size, "#ffffff", "#bbbbbb", true);
         } else if (!inInput) {
           cell(x, y, size, "#d9d9d9", "#ffffff", false);
-          label("0", x, y, size, "#555555");
+          label(String(coverage[y][x]), x, y, size, "#555555");  // the windows that read it, as elsewhere
         } else if (coverage[y][x] === 0) {
           cell(x, y, size, "#fbe3e3", "#dddddd", false);
         } else {

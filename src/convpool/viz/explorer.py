@@ -46,7 +46,7 @@ def markup() -> str:
 <div class="controls">
 {sliders}
 <label for="ex-ceil">ceil mode<input type="checkbox" id="ex-ceil"><span></span></label>
-<p class="legend">Number in a pixel: how many windows read it. Grey with 0: zero padding. Pink: a pixel no
+<p class="legend">Number in a pixel: how many windows read it. Grey: zero padding (its value is 0). Pink: a pixel no
 window reads. Orange: the first window (small squares: its taps), purple dashed: the last. Dots: window
 centres. Dashed white: past the padded input, where only a ceil-mode window reaches.</p>
 </div>

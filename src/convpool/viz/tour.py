@@ -246,7 +246,8 @@ def run_tour(image: str | None = None, out: str | None = None, log: Callable[[st
              "thing it knows." if fallback else
              f"This is the network trained on CIFAR-10 (10 classes of small photos, cars among them), reading "
              f"the photo at {config.image_size}x{config.image_size}.")
-    page.paragraph(f"{about} The photo is read exactly as convpool predict reads it ({view.notes or 'as is'}). "
+    page.paragraph(f"{about} The photo is read and scored exactly as convpool predict does it "
+                   f"({view.notes or 'read as is'}; the scores are of {view.scored()}). "
                    "Each column below is one layer, as in the article's last figure: a CONV layer's maps can be "
                    "negative, RELU sets the negatives to zero, POOL halves the size. The last layer's scores, one "
                    "per class, become probabilities through softmax.")

@@ -250,7 +250,7 @@ def _grid_panel(ax, size: int, kernel: int, stride: int, padding: int) -> None:
         inside = padding <= i < padding + size and padding <= j < padding + size
         if not inside:
             ax.add_patch(Rectangle((j, i), 1, 1, facecolor="#d9d9d9", edgecolor="white"))
-            ax.text(j + 0.5, i + 0.5, "0", ha="center", va="center", fontsize=11, color="#555555")
+            ax.text(j + 0.5, i + 0.5, str(count), ha="center", va="center", fontsize=11, color="#555555")
         elif count == 0:
             ax.add_patch(Rectangle((j, i), 1, 1, facecolor="white", edgecolor="#bbbbbb", hatch="///"))
         else:
@@ -283,7 +283,8 @@ def strides_figure(size: int = 7) -> bytes:
         _grid_panel(ax, size, 3, stride, padding)
     figure.suptitle(f"A 3x3 kernel over a {size}x{size} image. Number: how many windows read that pixel.\n"
                     "Dots: window centres. Orange: the first window, purple dashed: the next.\n"
-                    "Hatched: pixels no window reads. Grey: the zero padding around the image.", fontsize=12)
+                    "Hatched: pixels no window reads. Grey: the zero padding around the image (its value is 0).",
+                    fontsize=12)
     return save(figure)
 
 

@@ -20,6 +20,7 @@ from ..nn.watch import watch
 from ..tensor import Tensor, no_grad
 from ..train import scores_with_mirror
 from ..workflow import read_image
+from .mosaic import mosaic
 from .style import pyplot, save
 from .tour_figures import map_limits
 
@@ -58,6 +59,14 @@ class NetworkView:
     probabilities: numpy.ndarray  # their softmax
     class_names: list[str]
     mirrored: bool = False  # the scores are the mean over the photo and its mirror image
+    shift: int = 0  # ... and over copies moved this many pixels (the network's --tta-shift)
+
+    def scored(self) -> str:
+        """What the scores are of, in words (as `convpool predict` scores the photo)."""
+        if not self.mirrored:
+            return "the photo alone"
+        moved = f", and copies moved {self.shift} pixel{'s' if self.shift != 1 else ''}" if self.shift else ""
+        return f"the mean over the photo and its mirror image{moved}"
 
 
 def _leaves(module: nn.Module):
@@ -114,7 +123,8 @@ def look(path: str, model_name: str, model: nn.Module, config: ModelConfig) -> N
         scores = scores_with_mirror(model, x, config.tta_shift) if mirrored else model(x)
         probabilities = F.softmax(scores, 1).numpy()[0]
     names = config.names
-    return NetworkView(model_name, image, notes, layers, scores.numpy()[0], probabilities, names, mirrored)
+    return NetworkView(model_name, image, notes, layers, scores.numpy()[0], probabilities, names, mirrored,
+                       config.tta_shift if mirrored else 0)
 
 
 def figure_size_pixels(name: str) -> tuple[int, int]:
@@ -122,16 +132,6 @@ def figure_size_pixels(name: str) -> tuple[int, int]:
 
     width, height = SIZES[name]
     return round(width * DPI), round(height * DPI)
-
-
-def mosaic(maps: numpy.ndarray) -> numpy.ndarray:
-    """(n, h, w) maps stacked top to bottom with a NaN gap (drawn blank) between two."""
-    n, h, w = maps.shape
-    gap = max(1, h // 7)
-    column = numpy.full((n * h + (n - 1) * gap, w), numpy.nan)
-    for index, values in enumerate(maps):
-        column[index * (h + gap):index * (h + gap) + h] = values
-    return column
 
 
 def feature_maps_figure(view: NetworkView) -> bytes:
@@ -157,7 +157,8 @@ def feature_maps_figure(view: NetworkView) -> bytes:
         shown = layer.maps[:rows]
         limits = map_limits(shown)
         cmap = pyplot().get_cmap(limits.pop("cmap")).with_extremes(bad="white")
-        ax.imshow(mosaic(shown), cmap=cmap, **limits, aspect="auto", interpolation="nearest")
+        column = mosaic(shown, 1, gap=max(1, shown.shape[1] // 7))  # top to bottom, a blank gap between two
+        ax.imshow(column, cmap=cmap, **limits, aspect="auto", interpolation="nearest")
         c, h, w = layer.maps.shape
         ax.set_title(f"{layer.label}\n{c}x{h}x{w}\n{layer.maps.min():.2g} to {layer.maps.max():.2g}", fontsize=8)
     for ax in axes:
@@ -181,8 +182,7 @@ def scores_figure(view: NetworkView) -> bytes:
     axes.set_yticks(range(len(order)), names)
     axes.invert_yaxis()
     axes.set_xlim(0, 1.18)
-    axes.set_xlabel("probability (softmax of the scores" + (", each the mean over the photo and its mirror image)"
-                                                           if view.mirrored else ")"))
+    axes.set_xlabel(f"probability (softmax of the scores of {view.scored()})")
     for y, index in enumerate(order):
         axes.text(view.probabilities[index] + 0.01, y, f"{view.probabilities[index]:.1%}  (score "
                   f"{view.scores[index]:.2f})", va="center", fontsize=8)
