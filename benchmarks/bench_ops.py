@@ -10,6 +10,7 @@ in the same run, so the GFLOP/s column can be read against what BLAS can do here
     .venv/bin/python benchmarks/bench_ops.py --quick         # small batches, smoke run (~30 s)
     .venv/bin/python benchmarks/bench_ops.py --only conv2d   # cases whose name contains 'conv2d'
     .venv/bin/python benchmarks/bench_ops.py --markdown      # the table as markdown
+    .venv/bin/python benchmarks/bench_ops.py --path window_matrix  # every conv on one path of the table
     (also --repeat N, --warmup N, --pause S, --threads N, --budget MiB; see --help)
 
 Both libraries get the same thread count: NumPy's BLAS count, read with threadpoolctl when it is
@@ -25,6 +26,7 @@ Progress goes to stderr, the table to stdout. Exit status 1 if the two libraries
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import gc
 import math
@@ -40,6 +42,7 @@ import numpy as np
 
 import convpool
 from convpool.ops import conv as cp_conv
+from convpool.ops import conv_paths as cp_paths
 from convpool.ops import pool as cp_pool
 
 try:
@@ -373,6 +376,9 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=float, default=None, metavar="MiB",
                         help="convpool.set_memory_budget for the run (default: leave convpool's 512 MiB); "
                              "a small budget makes conv work in batch chunks")
+    parser.add_argument("--path", choices=[p.name for p in cp_paths.PATHS], default=None,
+                        help="force every convolution onto this path of convpool's table (conv_paths.PATHS); "
+                             "cases it does not apply to are left out, pooling runs as usual")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     args = parser.parse_args(argv)
     repeat = args.repeat if args.repeat is not None else (3 if args.quick else 7)
@@ -409,14 +415,23 @@ def main(argv=None) -> int:
         f"OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE: {env_blas if env_blas else 'not set'}",
         f"float32 sgemm 2048^3: numpy {np_gf:.1f} GFLOP/s, torch {torch_gf:.1f} GFLOP/s",
         f"convpool memory budget: {convpool.memory_budget() / 2**20:.0f} MiB   repeat {repeat} (median), "
-        f"warmup {args.warmup}, pause {args.pause} s{'   QUICK' if args.quick else ''}",
+        f"warmup {args.warmup}, pause {args.pause} s{'   QUICK' if args.quick else ''}"
+        f"{f'   conv path forced: {args.path}' if args.path else ''}",
         f"load average at start: {_loadavg()}",
     ]
     log("\n".join(header))
     results: list[Result] = []
     start = time.perf_counter()
     for case in cases:
-        results.extend(run_case(case, repeat, args.warmup, args.pause, log))
+        with cp_paths.forced(args.path) if args.path else contextlib.nullcontext():
+            try:
+                results.extend(run_case(case, repeat, args.warmup, args.pause, log))
+            except ValueError as error:
+                if not args.path or "does not apply" not in str(error):
+                    raise
+                log(f"  {case.name:26s} left out: {error}")
+    if not results:
+        parser.error(f"--path {args.path}: the path applies to none of the cases run")
     elapsed = time.perf_counter() - start
 
     header.append(f"load average at end: {_loadavg()}   (other processes on the machine skew timings)")

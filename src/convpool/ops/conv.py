@@ -21,14 +21,14 @@ from ..backend import array_module
 from ..shapes import same_padding, transposed_output_length
 from ..tensor import Tensor
 from .args import check_input, check_same_dtype, ntuple, spatial_names
-from .conv_geometry import INPUT_ONLY, NOTHING, WEIGHT_ONLY, Needs, Saved, geometry
+from .conv_geometry import INPUT_ONLY, NOTHING, WEIGHT_ONLY, Geometry, Needs, Saved, geometry
 from .conv_node import conv_node
 from .conv_paths import choose_outer
 from .im2col import crop_spatial, pad_spatial
 
 
 # ----- differentiable ops ----------------------------------------------------------------
-def convolution(x: Tensor, w: Tensor, b: Tensor | None, g) -> Tensor:
+def convolution(x: Tensor, w: Tensor, b: Tensor | None, g: Geometry) -> Tensor:
     """y = conv(x, w) + b on checked arguments, on the path the table picks for geometry g."""
     needs = Needs.of(x, w, b)
     path = choose_outer(g, array_module(x.data), needs)
