@@ -250,3 +250,40 @@ def test_export_then_import_round_trip(tmp_path):
         numpy.testing.assert_allclose(imported(x).numpy(), model.eval()(x).numpy(), atol=1e-5)
     assert set(dict(imported.named_parameters())) == set(dict(model.named_parameters()))
     assert math.isfinite(float(imported(x).sum().item()))
+
+
+def test_cli_export_prints_names_and_shapes(tmp_path, capsys):
+    from convpool.cli import main
+
+    assert main(["export", "pretrained:cifar10", "-o", str(tmp_path / "cifar10.onnx")]) == 0
+    printed = capsys.readouterr().out
+    assert "input input: float32[batch, 3, 32, 32]" in printed and "output logits: float32[batch, 10]" in printed
+    model, _ = convpool.models.pretrained("cifar10")
+    x = numpy.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(numpy.float32)
+    session = onnxruntime.InferenceSession(str(tmp_path / "cifar10.onnx"), providers=["CPUExecutionProvider"])
+    with convpool.no_grad():
+        want = model(convpool.tensor(x)).numpy()
+    assert float(numpy.abs(session.run(None, {"input": x})[0] - want).max()) <= 1e-4
+    assert main(["export", "pretrained:nothing", "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "no pretrained weights named 'nothing'" in capsys.readouterr().err
+
+
+def test_exported_network_with_preprocessing_scores_what_evaluate_scores(tmp_path, capsys):
+    """Raw uint8 sample images into the ONNX graph: the same top-1 accuracy as `convpool evaluate`."""
+    import json
+
+    from convpool.cli import main
+    from convpool.workflow import load_split
+
+    assert main(["export", "pretrained:fashion-mnist", "-o", str(tmp_path / "fm.onnx"), "--with-preprocessing"]) == 0
+    assert "input pixels: float32[batch, 1, 28, 28]" in capsys.readouterr().out
+    assert main(["evaluate", "pretrained:fashion-mnist", "--data", "sample", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    test_set = load_split("sample", "test", progress=False)
+    images, labels = numpy.asarray(test_set.images), numpy.asarray(test_set.labels)
+    assert images.dtype == numpy.uint8
+    pixels = images.reshape(len(images), 1, 28, 28).astype(numpy.float32)
+    session = onnxruntime.InferenceSession(str(tmp_path / "fm.onnx"), providers=["CPUExecutionProvider"])
+    predicted = session.run(None, {"pixels": pixels})[0].argmax(1)
+    assert len(predicted) == evaluated["n"]
+    assert float((predicted == labels).mean()) == pytest.approx(evaluated["accuracy"], abs=1e-12)
