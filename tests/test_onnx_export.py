@@ -287,3 +287,52 @@ def test_exported_network_with_preprocessing_scores_what_evaluate_scores(tmp_pat
     predicted = session.run(None, {"pixels": pixels})[0].argmax(1)
     assert len(predicted) == evaluated["n"]
     assert float((predicted == labels).mean()) == pytest.approx(evaluated["accuracy"], abs=1e-12)
+
+
+SAMPLES = __import__("pathlib").Path(__file__).parent / "data" / "pretrained"
+
+
+@pytest.mark.parametrize("baked", [False, True], ids=["normalised-input", "raw-pixels"])
+def test_predict_and_summary_on_an_exported_cifar10_file(tmp_path, capsys, baked):
+    """`convpool predict model.onnx image.jpg` prints what `predict pretrained:cifar10` prints (its
+    test-time augmentation included)."""
+    from convpool.cli import main
+
+    path = tmp_path / "cifar10.onnx"
+    assert main(["export", "pretrained:cifar10", "-o", str(path)] + (["--with-preprocessing"] if baked else [])) == 0
+    capsys.readouterr()
+    images = [str(SAMPLES / "cifar10" / "automobile" / "0.jpg"), str(SAMPLES / "cifar10" / "frog" / "0.jpg")]
+    assert main(["predict", "pretrained:cifar10", *images, "--top-k", "3"]) == 0
+    want = capsys.readouterr().out
+    assert main(["predict", str(path), *images, "--top-k", "3"]) == 0
+    got = capsys.readouterr().out
+    assert got.splitlines()[1].split()[1] == want.splitlines()[1].split()[1] == "automobile"
+    for ours, theirs in zip(got.splitlines(), want.splitlines(), strict=True):
+        if ours.startswith("  "):  # rank, class, probability
+            assert ours.split()[:2] == theirs.split()[:2]
+            assert abs(float(ours.split()[2]) - float(theirs.split()[2])) <= 1e-4
+    assert main(["summary", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "Conv" in table and "(1, 10)" in table
+    total = sum(p.numel() for p in convpool.onnx.load(path).parameters())
+    assert total >= sum(p.numel() for p in convpool.models.pretrained("cifar10")[0].parameters())
+    assert f"{total:,} trainable parameters" in table
+
+
+def test_exported_cifar10_scores_what_evaluate_scores_on_the_shipped_photos(tmp_path, capsys):
+    import json
+
+    from convpool.cli import main
+    from convpool.workflow import load_split
+
+    folder = SAMPLES / "cifar10"
+    assert main(["export", "pretrained:cifar10", "-o", str(tmp_path / "c.onnx"), "--with-preprocessing"]) == 0
+    assert main(["evaluate", "pretrained:cifar10", "--data", str(folder), "--json", "--no-tta"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.splitlines()[-1])
+    test_set = load_split(str(folder), "test", size=32, progress=False)
+    images, labels = numpy.asarray(test_set.images), numpy.asarray(test_set.labels)
+    assert images.dtype == numpy.uint8 and images.shape[1:] == (3, 32, 32)
+    session = onnxruntime.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"])
+    predicted = session.run(None, {"pixels": images.astype(numpy.float32)})[0].argmax(1)
+    assert len(predicted) == evaluated["n"] == 30
+    assert float((predicted == labels).mean()) == pytest.approx(evaluated["accuracy"], abs=1e-12)

@@ -205,10 +205,14 @@ def _fresh_run_folder(root: Path, model: str) -> Path:
 
 
 def resolve_checkpoint(spec: str):
-    """(model, config) from a run folder, a weights file, or pretrained:NAME."""
+    """(model, config) from a run folder, a weights file, an ONNX classifier, or pretrained:NAME."""
     if spec.startswith("pretrained:"):
         model, config = models.pretrained(spec.split(":", 1)[1])
         return model, config
+    if spec.lower().endswith(".onnx"):
+        from .onnx import load_classifier
+
+        return load_classifier(spec)
     model, checkpoint = build_from_checkpoint(spec)
     return model, dict(checkpoint.model_config)
 
@@ -320,7 +324,7 @@ def read_image(path: str, channels: int, size: int) -> tuple[numpy.ndarray, str]
     return array, "; ".join(notes)
 
 
-CHECKPOINT_SUFFIXES = (".safetensors",)
+CHECKPOINT_SUFFIXES = (".safetensors", ".onnx")
 
 
 def split_checkpoint(arguments: list[str]) -> tuple[str | None, list[str]]:

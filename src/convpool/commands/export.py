@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy
 
     from .. import onnx as convpool_onnx
+    from ..onnx.classifier import classifier_metadata
     from ..tensor import Tensor
     from ..workflow import resolve_checkpoint
 
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     example = Tensor(numpy.zeros((1, *shape), dtype=numpy.float32))
     result = convpool_onnx.export(model, example, args.output, opset_version=args.opset or convpool_onnx.DEFAULT_OPSET,
                                   input_names=["pixels" if preprocessing else "input"], output_names=["logits"],
-                                  preprocessing=preprocessing)
+                                  preprocessing=preprocessing,
+                                  metadata=classifier_metadata(config, preprocessing is not None))
     print(f"wrote {result.path} (ONNX opset {result.opset}, {result.nodes} nodes)")
     for kind, ends in (("input", result.inputs), ("output", result.outputs)):
         for name, dims in ends:

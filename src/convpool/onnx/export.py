@@ -169,8 +169,11 @@ def _dims(shape: tuple, dynamic: bool) -> tuple:
 def export(model: Module, example_input, path: str | os.PathLike, opset_version: int = DEFAULT_OPSET,
            dynamic_batch: bool = True, input_names: Sequence[str] | None = None,
            output_names: Sequence[str] | None = None,
-           preprocessing: Mapping[str, Any] | None = None) -> ExportedModel:
-    """Write model as an ONNX file at path (see the module docstring); returns what was written."""
+           preprocessing: Mapping[str, Any] | None = None,
+           metadata: Mapping[str, str] | None = None) -> ExportedModel:
+    """Write model as an ONNX file at path (see the module docstring); returns what was written.
+    metadata: string pairs stored in the model's metadata_props (convpool export stores the
+    network's config there, for `convpool predict model.onnx`)."""
     try:
         import onnx
         from onnx import helper, numpy_helper
@@ -213,6 +216,10 @@ def export(model: Module, example_input, path: str | os.PathLike, opset_version:
             raise ValueError(f"export: output {name!r} does not depend on the input (a constant or not a tensor)")
         graph.nodes.append(helper.make_node("Identity", [graph.names[id(value)]], [name], name=f"{name}_identity"))
 
+    graph.nodes = _live(graph.nodes, output_names)
+    used = {i for node in graph.nodes for i in node.input}
+    graph.initializers = {k: v for k, v in graph.initializers.items() if k in used}
+
     def info(name: str, t: Tensor, dynamic: bool):
         elem = helper.np_dtype_to_tensor_dtype(t.dtype)
         return helper.make_tensor_value_info(name, elem, list(_dims(t.shape, dynamic)))
@@ -224,6 +231,9 @@ def export(model: Module, example_input, path: str | os.PathLike, opset_version:
     onnx_graph = helper.make_graph(graph.nodes, type(model).__name__, graph_inputs, graph_outputs, initializers)
     onnx_model = helper.make_model_gen_version(onnx_graph, opset_imports=[helper.make_opsetid("", opset_version)],
                                                producer_name="convpool")
+    for key, text in (metadata or {}).items():
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = str(key), str(text)
     onnx.checker.check_model(onnx_model)
     path = Path(path)
     _write_atomically(path, onnx_model.SerializeToString())
@@ -247,13 +257,24 @@ def _preprocess(graph: _Graph, raw: Tensor, name: str, preprocessing: Mapping[st
     scaled = graph.fresh("scaled")
     centred = graph.fresh("centred")
     normalised = graph.fresh("normalised")
-    graph.nodes += [helper.make_node("Mul", [name, graph.constant(numpy.array(scale, raw.dtype), "scale")], [scaled]),
-                    helper.make_node("Sub", [scaled, graph.constant(mean, "mean")], [centred]),
-                    helper.make_node("Div", [centred, graph.constant(std, "std")], [normalised])]
+    graph.nodes += [helper.make_node("Mul", [name, graph.constant(numpy.array(scale, raw.dtype), "scale")], [scaled],
+                                     name="preprocess_scale"),
+                    helper.make_node("Sub", [scaled, graph.constant(mean, "mean")], [centred], name="preprocess_mean"),
+                    helper.make_node("Div", [centred, graph.constant(std, "std")], [normalised], name="preprocess_std")]
     data = ((raw.numpy() * scale) - mean) / std
     model_input = Tensor(data.astype(raw.dtype))
     graph.bind(model_input, normalised, batched=graph.dynamic_batch)
     return model_input
+
+
+def _live(nodes: list, outputs: list[str]) -> list:
+    """The nodes the outputs depend on, in order (an unused ArgMax of a max(dim) call goes)."""
+    needed, kept = set(outputs), []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+    return kept[::-1]
 
 
 def _write_atomically(path: Path, blob: bytes) -> None:
