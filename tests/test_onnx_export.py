@@ -95,6 +95,8 @@ LAYERS = {
     "layer-norm-no-affine": (lambda: nn.LayerNorm(5, elementwise_affine=False), (3, 5)),
     "group-norm": (lambda: nn.GroupNorm(2, 6), (6, 4, 3)),
 }
+if hasattr(nn, "SyncBatchNorm"):  # data-parallel training's batch norm; in eval mode the plain one
+    LAYERS["sync-batch-norm"] = (lambda: nn.SyncBatchNorm(3), (3, 4, 5))
 
 
 def test_every_layer_of_convpool_nn_is_covered():
@@ -164,7 +166,8 @@ def test_custom_forward_matches_onnxruntime(tmp_path, build, shape):
     _check(build(), shape, tmp_path)
 
 
-def _model_input_shape(config: dict) -> tuple[int, ...]:
+def _model_input_shape(config) -> tuple[int, ...]:
+    config = dict(config)  # a dict, or a ModelConfig (which dict() reads)
     spec = config.get("input", {})
     if spec.get("kind") == "spectrogram":
         front = spec["front_end"]
@@ -179,7 +182,7 @@ def _model_input_shape(config: dict) -> tuple[int, ...]:
 def test_shipped_pretrained_network_matches_onnxruntime(tmp_path, name):
     model, config = convpool.models.pretrained(name)
     result, _ = _check(model, _model_input_shape(config), tmp_path)
-    assert result.outputs[0][1] == ("batch", config["num_classes"])
+    assert result.outputs[0][1] == ("batch", dict(config)["num_classes"])
 
 
 @pytest.mark.parametrize("name", convpool.models.names())

@@ -58,8 +58,10 @@ def _architectures():
 
 @needs_torch
 @needs_onnxruntime
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "squeezenet1_1", "vgg11_bn", "densenet121"])
-@pytest.mark.parametrize("constant_folding", [False, True], ids=["bn-nodes", "bn-folded"])
+@pytest.mark.parametrize("name, constant_folding", [
+    ("resnet18", False), ("mobilenet_v2", False), ("squeezenet1_1", False), ("vgg11_bn", False), ("densenet121", False),
+    # folding merges batch norm into the convolutions (squeezenet has none, densenet's precede them)
+    ("resnet18", True), ("mobilenet_v2", True), ("vgg11_bn", True)])
 def test_exported_architecture_matches_onnxruntime(tmp_path, name, constant_folding):
     from torch_models import randomize_batch_norm
 

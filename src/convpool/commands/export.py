@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from ..workflow import resolve_checkpoint
 
     model, config = resolve_checkpoint(args.checkpoint)
+    config = dict(config)  # the JSON object of the config
     shape = _input_shape(config)
     preprocessing = None
     if args.with_preprocessing:

@@ -46,7 +46,16 @@ def classifier_metadata(config: dict[str, Any], baked_preprocessing: bool) -> di
     return {CONFIG_KEY: json.dumps(config), PREPROCESSING_KEY: "baked" if baked_preprocessing else "none"}
 
 
-def load_classifier(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
+def _typed(config: dict[str, Any], path) -> Any:
+    """The config as the checkpoint code gives it: a checked ModelConfig where convpool has one, else the dict."""
+    try:
+        from ..models.config import ModelConfig
+    except ImportError:
+        return config
+    return ModelConfig.from_dict(config, str(path))
+
+
+def load_classifier(path: str | os.PathLike) -> tuple[Module, Any]:
     """(the imported module in eval mode, its config) for an ONNX image classifier (N, C, H, W) -> (N, classes)."""
     import onnx
 
@@ -59,8 +68,8 @@ def load_classifier(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     if CONFIG_KEY in props:
         config = dict(json.loads(props[CONFIG_KEY]))
         if props.get(PREPROCESSING_KEY) == "baked":
-            return RawPixels(module, config["mean"], config["std"]).eval(), config
-        return module, config
+            return RawPixels(module, config["mean"], config["std"]).eval(), _typed(config, path)
+        return module, _typed(config, path)
     if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
         raise ValueError(f"{path}: input {name!r} has shape {shape}; a classifier needs (N, C, H, W) with static "
                          f"C, H and W")
@@ -74,4 +83,4 @@ def load_classifier(path: str | os.PathLike) -> tuple[Module, dict[str, Any]]:
     config = {"in_channels": channels, "image_size": height, "num_classes": output[0], "mean": [0.0] * channels,
               "std": [1.0] * channels, "input": {"kind": "image"},
               "note": "no convpool metadata: pixels / 255 go in unnormalised, classes are numbered"}
-    return module, config
+    return module, _typed(config, path)
