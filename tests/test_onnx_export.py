@@ -339,3 +339,35 @@ def test_exported_cifar10_scores_what_evaluate_scores_on_the_shipped_photos(tmp_
     predicted = session.run(None, {"pixels": images.astype(numpy.float32)})[0].argmax(1)
     assert len(predicted) == evaluated["n"] == 30
     assert float((predicted == labels).mean()) == pytest.approx(evaluated["accuracy"], abs=1e-12)
+
+
+class _UnrecordedOp(nn.Module):
+    """A forward that calls an op function export does not wrap (built here from Tensor.from_op)."""
+
+    def forward(self, x):
+        doubled = convpool.Tensor.from_op(x.data * 2, (x,), lambda g: (g * 2,), "my_double")
+        return doubled + 1
+
+
+def test_an_unrecorded_op_is_refused_not_baked_in(tmp_path):
+    with pytest.raises(convpool_onnx.UnmappedOpError, match=r"op 'my_double' in layer <model> \(_UnrecordedOp\) .*"
+                                                           r"not recorded"):
+        convpool_onnx.export(_UnrecordedOp(), convpool.randn(2, 3), tmp_path / "x.onnx")
+
+
+class _ConstantsInForward(nn.Module):
+    """Tensors made in the forward from constants alone (and before export) are baked in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = convpool.ones(3) * 0.5  # built by an op before export: a plain constant
+        self.weight = nn.Parameter(convpool.randn(3))
+
+    def forward(self, x):
+        scale = self.weight.abs() + 1.0  # from a parameter only
+        return x * scale + self.offset + convpool.tensor([1.0, 2.0, 3.0])
+
+
+def test_constants_computed_in_the_forward_are_baked_in(tmp_path):
+    convpool.manual_seed(0)
+    _check(_ConstantsInForward(), (3,), tmp_path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ class _Graph(Recorder):
         self.batched: set[int] = set()  # ids of tensors whose first axis is the batch
         self.keep: list[Tensor] = []  # every named tensor stays alive, so ids are not reused
         self.constant_names = constant_names
+        self.constant_derived: set[int] = set()  # ids of op outputs computed from constants alone
+        self.built: dict[int, weakref.ref] = {}  # tensors ops built during the recording
         self.counter = 0
         self.current_op, self.current_layer = "", ""
         self.batch = None
@@ -84,6 +87,7 @@ class _Graph(Recorder):
             raise TypeError(f"not a tensor: {type(item).__name__}")
         name = self.names.get(id(item))
         if name is None:
+            self._refuse_unrecorded(item)
             name = self.constant_names.get(id(item)) or self.fresh("const")
             if name not in self.initializers:
                 self.initializers[name] = numpy.ascontiguousarray(item.numpy() if not item.requires_grad
@@ -125,10 +129,17 @@ class _Graph(Recorder):
         raise UnmappedOpError(f"convpool.onnx.export: op {op!r}{layer} has no ONNX mapping: {why}")
 
     # ----- the recorder interface ------------------------------------------------------------
+    def created(self, tensor: Tensor) -> None:
+        self.built[id(tensor)] = weakref.ref(tensor)
+
     def record(self, op: str, arguments: dict[str, Any], output: Any, layer: str) -> None:
         self.current_op, self.current_layer = op, layer
-        if not self._touches_traced(arguments):
-            return  # computed from constants only: baked in as a constant where it is used
+        if not self._touches_traced(arguments):  # computed from constants only: baked in where it is used
+            for item in output if isinstance(output, tuple) else (output,):
+                if isinstance(item, Tensor):
+                    self.constant_derived.add(id(item))
+                    self.keep.append(item)
+            return
         emitter = EMITTERS.get(op)
         if emitter is None:
             self.unmapped(op, "no exporter for this op")
@@ -146,9 +157,17 @@ class _Graph(Recorder):
         if any(batched(v) for v in arguments.values()) and out.ndim and out.shape[0] == self.batch:
             self.batched.add(id(out))
 
+    def _refuse_unrecorded(self, item: Tensor) -> None:
+        """An input that an op built during the recording, yet neither recorded nor made from constants."""
+        ref = self.built.get(id(item))
+        if ref is not None and ref() is item and id(item) not in self.constant_derived and id(item) not in self.names:
+            self.unmapped(item._name, "the op that made this input was not recorded (export wraps the "
+                                      "convpool.functional functions and the Tensor ops)")
+
     def _touches_traced(self, arguments: dict[str, Any]) -> bool:
         def traced(v):
             if isinstance(v, Tensor):
+                self._refuse_unrecorded(v)
                 return id(v) in self.names and self.names[id(v)] not in self.initializers
             if isinstance(v, list | tuple):
                 return any(traced(i) for i in v)
