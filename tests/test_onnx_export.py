@@ -371,3 +371,68 @@ class _ConstantsInForward(nn.Module):
 def test_constants_computed_in_the_forward_are_baked_in(tmp_path):
     convpool.manual_seed(0)
     _check(_ConstantsInForward(), (3,), tmp_path)
+
+
+def _slopes():
+    return convpool.tensor([0.1, -0.2, 0.3])
+
+
+# functional ops some convpool versions have: each runs where F has it, and is skipped where it does not
+FUNCTIONAL = {
+    "relu6": ("relu6", lambda x: F.relu6(x * 4), (3, 4)),
+    "hardtanh": ("hardtanh", lambda x: F.hardtanh(x, -0.5, 0.7), (3, 4)),
+    "hardsigmoid": ("hardsigmoid", lambda x: F.hardsigmoid(x * 4), (3, 4)),
+    "hardswish": ("hardswish", lambda x: F.hardswish(x * 4), (3, 4)),
+    "prelu": ("prelu", lambda x: F.prelu(x, _slopes()), (3, 4, 5)),
+    "selu": ("selu", lambda x: F.selu(x * 2), (3, 4)),
+    "celu": ("celu", lambda x: F.celu(x * 2, 0.7), (3, 4)),
+    "softplus": ("softplus", lambda x: F.softplus(x * 4, beta=2.0, threshold=3.0), (3, 4)),
+    "mish": ("mish", lambda x: F.mish(x * 4), (3, 4)),
+    "logsigmoid": ("logsigmoid", lambda x: F.logsigmoid(x * 10), (3, 4)),
+    "softsign": ("softsign", lambda x: F.softsign(x), (3, 4)),
+    "softmin": ("softmin", lambda x: F.softmin(x, dim=1), (3, 4)),
+    "threshold": ("threshold", lambda x: F.threshold(x, 0.1, -2.0), (3, 4)),
+    "glu": ("glu", lambda x: F.glu(x, dim=1), (4, 3)),
+    "dropout3d": ("dropout3d", lambda x: F.dropout3d(x, 0.5, training=False), (3, 2, 2, 2)),
+    "alpha-dropout": ("alpha_dropout", lambda x: F.alpha_dropout(x, 0.5, training=False), (3, 4)),
+    "feature-alpha-dropout": ("feature_alpha_dropout", lambda x: F.feature_alpha_dropout(x, 0.5, training=False),
+                              (3, 4, 2)),
+    "adaptive-avg-pool3d": ("adaptive_avg_pool3d", lambda x: F.adaptive_avg_pool3d(x, 1), (2, 4, 4, 4)),
+    "adaptive-max-pool3d": ("adaptive_max_pool3d", lambda x: F.adaptive_max_pool3d(x, (2, 2, 1)), (2, 4, 4, 3)),
+    "instance-norm": ("instance_norm", lambda x: F.instance_norm(x, weight=_slopes() + 1, bias=_slopes()),
+                      (3, 5, 6)),
+    "local-response-norm": ("local_response_norm", lambda x: F.local_response_norm(x, 3, alpha=0.1), (5, 4, 4)),
+    "normalize-l2": ("normalize", lambda x: F.normalize(x, 2.0, 1), (4, 3)),
+    "normalize-l1": ("normalize", lambda x: F.normalize(x, 1.0, 2), (4, 3)),
+    "normalize-p3": ("normalize", lambda x: F.normalize(x, 3.0, 1), (4, 3)),
+    "pixel-shuffle": ("pixel_shuffle", lambda x: F.pixel_shuffle(x, 2), (8, 3, 3)),
+    "pixel-unshuffle": ("pixel_unshuffle", lambda x: F.pixel_unshuffle(x, 2), (2, 4, 6)),
+    "interpolate-nearest-scale": ("interpolate", lambda x: F.interpolate(x, scale_factor=2), (2, 3, 4)),
+    "interpolate-nearest-size": ("interpolate", lambda x: F.interpolate(x, size=(5, 7)), (2, 3, 4)),
+    "interpolate-nearest-exact": ("interpolate", lambda x: F.interpolate(x, size=(5, 7), mode="nearest-exact"),
+                                  (2, 3, 4)),
+    "interpolate-bilinear": ("interpolate", lambda x: F.interpolate(x, size=(7, 5), mode="bilinear"), (2, 3, 4)),
+    "interpolate-bilinear-corners": ("interpolate", lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear",
+                                                                            align_corners=True), (2, 4, 4)),
+    "interpolate-linear": ("interpolate", lambda x: F.interpolate(x, scale_factor=2, mode="linear"), (2, 5)),
+    "interpolate-trilinear": ("interpolate", lambda x: F.interpolate(x, size=(3, 4, 5), mode="trilinear"),
+                              (1, 2, 3, 3)),
+}
+
+
+class _Call(nn.Module):
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+@pytest.mark.parametrize("case", sorted(FUNCTIONAL))
+@pytest.mark.parametrize("opset", [17, 18])
+def test_functional_op_matches_onnxruntime(tmp_path, case, opset):
+    name, fn, shape = FUNCTIONAL[case]
+    if not hasattr(F, name):
+        pytest.skip(f"this convpool has no F.{name}")
+    _check(_Call(fn), shape, tmp_path, opset=opset)
