@@ -95,6 +95,8 @@ LAYERS = {
     "layer-norm-no-affine": (lambda: nn.LayerNorm(5, elementwise_affine=False), (3, 5)),
     "group-norm": (lambda: nn.GroupNorm(2, 6), (6, 4, 3)),
 }
+if hasattr(nn, "SyncBatchNorm"):  # data-parallel training's batch norm; in eval mode the plain one
+    LAYERS["sync-batch-norm"] = (lambda: nn.SyncBatchNorm(3), (3, 4, 5))
 
 
 def test_every_layer_of_convpool_nn_is_covered():
@@ -164,7 +166,8 @@ def test_custom_forward_matches_onnxruntime(tmp_path, build, shape):
     _check(build(), shape, tmp_path)
 
 
-def _model_input_shape(config: dict) -> tuple[int, ...]:
+def _model_input_shape(config) -> tuple[int, ...]:
+    config = dict(config)  # a dict, or a ModelConfig (which dict() reads)
     spec = config.get("input", {})
     if spec.get("kind") == "spectrogram":
         front = spec["front_end"]
@@ -179,7 +182,7 @@ def _model_input_shape(config: dict) -> tuple[int, ...]:
 def test_shipped_pretrained_network_matches_onnxruntime(tmp_path, name):
     model, config = convpool.models.pretrained(name)
     result, _ = _check(model, _model_input_shape(config), tmp_path)
-    assert result.outputs[0][1] == ("batch", config["num_classes"])
+    assert result.outputs[0][1] == ("batch", dict(config)["num_classes"])
 
 
 @pytest.mark.parametrize("name", convpool.models.names())
@@ -250,3 +253,186 @@ def test_export_then_import_round_trip(tmp_path):
         numpy.testing.assert_allclose(imported(x).numpy(), model.eval()(x).numpy(), atol=1e-5)
     assert set(dict(imported.named_parameters())) == set(dict(model.named_parameters()))
     assert math.isfinite(float(imported(x).sum().item()))
+
+
+def test_cli_export_prints_names_and_shapes(tmp_path, capsys):
+    from convpool.cli import main
+
+    assert main(["export", "pretrained:cifar10", "-o", str(tmp_path / "cifar10.onnx")]) == 0
+    printed = capsys.readouterr().out
+    assert "input input: float32[batch, 3, 32, 32]" in printed and "output logits: float32[batch, 10]" in printed
+    model, _ = convpool.models.pretrained("cifar10")
+    x = numpy.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(numpy.float32)
+    session = onnxruntime.InferenceSession(str(tmp_path / "cifar10.onnx"), providers=["CPUExecutionProvider"])
+    with convpool.no_grad():
+        want = model(convpool.tensor(x)).numpy()
+    assert float(numpy.abs(session.run(None, {"input": x})[0] - want).max()) <= 1e-4
+    assert main(["export", "pretrained:nothing", "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "no pretrained weights named 'nothing'" in capsys.readouterr().err
+
+
+def test_exported_network_with_preprocessing_scores_what_evaluate_scores(tmp_path, capsys):
+    """Raw uint8 sample images into the ONNX graph: the same top-1 accuracy as `convpool evaluate`."""
+    import json
+
+    from convpool.cli import main
+    from convpool.workflow import load_split
+
+    assert main(["export", "pretrained:fashion-mnist", "-o", str(tmp_path / "fm.onnx"), "--with-preprocessing"]) == 0
+    assert "input pixels: float32[batch, 1, 28, 28]" in capsys.readouterr().out
+    assert main(["evaluate", "pretrained:fashion-mnist", "--data", "sample", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    test_set = load_split("sample", "test", progress=False)
+    images, labels = numpy.asarray(test_set.images), numpy.asarray(test_set.labels)
+    assert images.dtype == numpy.uint8
+    pixels = images.reshape(len(images), 1, 28, 28).astype(numpy.float32)
+    session = onnxruntime.InferenceSession(str(tmp_path / "fm.onnx"), providers=["CPUExecutionProvider"])
+    predicted = session.run(None, {"pixels": pixels})[0].argmax(1)
+    assert len(predicted) == evaluated["n"]
+    assert float((predicted == labels).mean()) == pytest.approx(evaluated["accuracy"], abs=1e-12)
+
+
+SAMPLES = __import__("pathlib").Path(__file__).parent / "data" / "pretrained"
+
+
+@pytest.mark.parametrize("baked", [False, True], ids=["normalised-input", "raw-pixels"])
+def test_predict_and_summary_on_an_exported_cifar10_file(tmp_path, capsys, baked):
+    """`convpool predict model.onnx image.jpg` prints what `predict pretrained:cifar10` prints (its
+    test-time augmentation included)."""
+    from convpool.cli import main
+
+    path = tmp_path / "cifar10.onnx"
+    assert main(["export", "pretrained:cifar10", "-o", str(path)] + (["--with-preprocessing"] if baked else [])) == 0
+    capsys.readouterr()
+    images = [str(SAMPLES / "cifar10" / "automobile" / "0.jpg"), str(SAMPLES / "cifar10" / "frog" / "0.jpg")]
+    assert main(["predict", "pretrained:cifar10", *images, "--top-k", "3"]) == 0
+    want = capsys.readouterr().out
+    assert main(["predict", str(path), *images, "--top-k", "3"]) == 0
+    got = capsys.readouterr().out
+    assert got.splitlines()[1].split()[1] == want.splitlines()[1].split()[1] == "automobile"
+    for ours, theirs in zip(got.splitlines(), want.splitlines(), strict=True):
+        if ours.startswith("  "):  # rank, class, probability
+            assert ours.split()[:2] == theirs.split()[:2]
+            assert abs(float(ours.split()[2]) - float(theirs.split()[2])) <= 1e-4
+    assert main(["summary", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "Conv" in table and "(1, 10)" in table
+    total = sum(p.numel() for p in convpool.onnx.load(path).parameters())
+    assert total >= sum(p.numel() for p in convpool.models.pretrained("cifar10")[0].parameters())
+    assert f"{total:,} trainable parameters" in table
+
+
+def test_exported_cifar10_scores_what_evaluate_scores_on_the_shipped_photos(tmp_path, capsys):
+    import json
+
+    from convpool.cli import main
+    from convpool.workflow import load_split
+
+    folder = SAMPLES / "cifar10"
+    assert main(["export", "pretrained:cifar10", "-o", str(tmp_path / "c.onnx"), "--with-preprocessing"]) == 0
+    assert main(["evaluate", "pretrained:cifar10", "--data", str(folder), "--json", "--no-tta"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.splitlines()[-1])
+    test_set = load_split(str(folder), "test", size=32, progress=False)
+    images, labels = numpy.asarray(test_set.images), numpy.asarray(test_set.labels)
+    assert images.dtype == numpy.uint8 and images.shape[1:] == (3, 32, 32)
+    session = onnxruntime.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"])
+    predicted = session.run(None, {"pixels": images.astype(numpy.float32)})[0].argmax(1)
+    assert len(predicted) == evaluated["n"] == 30
+    assert float((predicted == labels).mean()) == pytest.approx(evaluated["accuracy"], abs=1e-12)
+
+
+class _UnrecordedOp(nn.Module):
+    """A forward that calls an op function export does not wrap (built here from Tensor.from_op)."""
+
+    def forward(self, x):
+        doubled = convpool.Tensor.from_op(x.data * 2, (x,), lambda g: (g * 2,), "my_double")
+        return doubled + 1
+
+
+def test_an_unrecorded_op_is_refused_not_baked_in(tmp_path):
+    with pytest.raises(convpool_onnx.UnmappedOpError, match=r"op 'my_double' in layer <model> \(_UnrecordedOp\) .*"
+                                                           r"not recorded"):
+        convpool_onnx.export(_UnrecordedOp(), convpool.randn(2, 3), tmp_path / "x.onnx")
+
+
+class _ConstantsInForward(nn.Module):
+    """Tensors made in the forward from constants alone (and before export) are baked in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = convpool.ones(3) * 0.5  # built by an op before export: a plain constant
+        self.weight = nn.Parameter(convpool.randn(3))
+
+    def forward(self, x):
+        scale = self.weight.abs() + 1.0  # from a parameter only
+        return x * scale + self.offset + convpool.tensor([1.0, 2.0, 3.0])
+
+
+def test_constants_computed_in_the_forward_are_baked_in(tmp_path):
+    convpool.manual_seed(0)
+    _check(_ConstantsInForward(), (3,), tmp_path)
+
+
+def _slopes():
+    return convpool.tensor([0.1, -0.2, 0.3])
+
+
+# functional ops some convpool versions have: each runs where F has it, and is skipped where it does not
+FUNCTIONAL = {
+    "relu6": ("relu6", lambda x: F.relu6(x * 4), (3, 4)),
+    "hardtanh": ("hardtanh", lambda x: F.hardtanh(x, -0.5, 0.7), (3, 4)),
+    "hardsigmoid": ("hardsigmoid", lambda x: F.hardsigmoid(x * 4), (3, 4)),
+    "hardswish": ("hardswish", lambda x: F.hardswish(x * 4), (3, 4)),
+    "prelu": ("prelu", lambda x: F.prelu(x, _slopes()), (3, 4, 5)),
+    "selu": ("selu", lambda x: F.selu(x * 2), (3, 4)),
+    "celu": ("celu", lambda x: F.celu(x * 2, 0.7), (3, 4)),
+    "softplus": ("softplus", lambda x: F.softplus(x * 4, beta=2.0, threshold=3.0), (3, 4)),
+    "mish": ("mish", lambda x: F.mish(x * 4), (3, 4)),
+    "logsigmoid": ("logsigmoid", lambda x: F.logsigmoid(x * 10), (3, 4)),
+    "softsign": ("softsign", lambda x: F.softsign(x), (3, 4)),
+    "softmin": ("softmin", lambda x: F.softmin(x, dim=1), (3, 4)),
+    "threshold": ("threshold", lambda x: F.threshold(x, 0.1, -2.0), (3, 4)),
+    "glu": ("glu", lambda x: F.glu(x, dim=1), (4, 3)),
+    "dropout3d": ("dropout3d", lambda x: F.dropout3d(x, 0.5, training=False), (3, 2, 2, 2)),
+    "alpha-dropout": ("alpha_dropout", lambda x: F.alpha_dropout(x, 0.5, training=False), (3, 4)),
+    "feature-alpha-dropout": ("feature_alpha_dropout", lambda x: F.feature_alpha_dropout(x, 0.5, training=False),
+                              (3, 4, 2)),
+    "adaptive-avg-pool3d": ("adaptive_avg_pool3d", lambda x: F.adaptive_avg_pool3d(x, 1), (2, 4, 4, 4)),
+    "adaptive-max-pool3d": ("adaptive_max_pool3d", lambda x: F.adaptive_max_pool3d(x, (2, 2, 1)), (2, 4, 4, 3)),
+    "instance-norm": ("instance_norm", lambda x: F.instance_norm(x, weight=_slopes() + 1, bias=_slopes()),
+                      (3, 5, 6)),
+    "local-response-norm": ("local_response_norm", lambda x: F.local_response_norm(x, 3, alpha=0.1), (5, 4, 4)),
+    "normalize-l2": ("normalize", lambda x: F.normalize(x, 2.0, 1), (4, 3)),
+    "normalize-l1": ("normalize", lambda x: F.normalize(x, 1.0, 2), (4, 3)),
+    "normalize-p3": ("normalize", lambda x: F.normalize(x, 3.0, 1), (4, 3)),
+    "pixel-shuffle": ("pixel_shuffle", lambda x: F.pixel_shuffle(x, 2), (8, 3, 3)),
+    "pixel-unshuffle": ("pixel_unshuffle", lambda x: F.pixel_unshuffle(x, 2), (2, 4, 6)),
+    "interpolate-nearest-scale": ("interpolate", lambda x: F.interpolate(x, scale_factor=2), (2, 3, 4)),
+    "interpolate-nearest-size": ("interpolate", lambda x: F.interpolate(x, size=(5, 7)), (2, 3, 4)),
+    "interpolate-nearest-exact": ("interpolate", lambda x: F.interpolate(x, size=(5, 7), mode="nearest-exact"),
+                                  (2, 3, 4)),
+    "interpolate-bilinear": ("interpolate", lambda x: F.interpolate(x, size=(7, 5), mode="bilinear"), (2, 3, 4)),
+    "interpolate-bilinear-corners": ("interpolate", lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear",
+                                                                            align_corners=True), (2, 4, 4)),
+    "interpolate-linear": ("interpolate", lambda x: F.interpolate(x, scale_factor=2, mode="linear"), (2, 5)),
+    "interpolate-trilinear": ("interpolate", lambda x: F.interpolate(x, size=(3, 4, 5), mode="trilinear"),
+                              (1, 2, 3, 3)),
+}
+
+
+class _Call(nn.Module):
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+@pytest.mark.parametrize("case", sorted(FUNCTIONAL))
+@pytest.mark.parametrize("opset", [17, 18])
+def test_functional_op_matches_onnxruntime(tmp_path, case, opset):
+    name, fn, shape = FUNCTIONAL[case]
+    if not hasattr(F, name):
+        pytest.skip(f"this convpool has no F.{name}")
+    _check(_Call(fn), shape, tmp_path, opset=opset)

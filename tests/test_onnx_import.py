@@ -58,8 +58,10 @@ def _architectures():
 
 @needs_torch
 @needs_onnxruntime
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "squeezenet1_1", "vgg11_bn", "densenet121"])
-@pytest.mark.parametrize("constant_folding", [False, True], ids=["bn-nodes", "bn-folded"])
+@pytest.mark.parametrize("name, constant_folding", [
+    ("resnet18", False), ("mobilenet_v2", False), ("squeezenet1_1", False), ("vgg11_bn", False), ("densenet121", False),
+    # folding merges batch norm into the convolutions (squeezenet has none, densenet's precede them)
+    ("resnet18", True), ("mobilenet_v2", True), ("vgg11_bn", True)])
 def test_exported_architecture_matches_onnxruntime(tmp_path, name, constant_folding):
     from torch_models import randomize_batch_norm
 
@@ -258,3 +260,33 @@ def test_resize_linear_matches_pytorch_interpolate():
                                                align_corners=align).numpy()
         numpy.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=transform)
     assert math.isclose(float(got.mean()), float(want.mean()), rel_tol=1e-5)
+
+
+@needs_torch
+def test_predict_and_summary_on_a_pytorch_exported_classifier(tmp_path, capsys):
+    """No convpool metadata: numbered classes, pixels / 255 unnormalised, the graph's static input size."""
+    from pathlib import Path
+
+    from PIL import Image
+    from torch_models import squeezenet1_1
+
+    from convpool.cli import main
+
+    torch.manual_seed(0)
+    model = squeezenet1_1(num_classes=5)
+    _export(model, 48, tmp_path / "squeeze.onnx")
+    photo = Path(__file__).parent / "data" / "pretrained" / "cifar10" / "frog" / "0.jpg"
+    assert main(["predict", str(tmp_path / "squeeze.onnx"), str(photo), "--top-k", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    pixels = numpy.asarray(Image.open(photo).convert("RGB").resize((48, 48), Image.Resampling.LANCZOS), numpy.uint8)
+    with torch.no_grad():
+        logits = model.eval()(torch.from_numpy(pixels.transpose(2, 0, 1)[None].astype(numpy.float32) / 255))[0]
+    probabilities = torch.softmax(logits, 0).numpy()
+    for line in lines[1:6]:
+        rank, label, probability = line.split()
+        assert abs(float(probability) - probabilities[int(label)]) <= 1e-4, line
+    assert sorted(int(line.split()[1]) for line in lines[1:6]) == [0, 1, 2, 3, 4]
+    assert main(["summary", str(tmp_path / "squeeze.onnx")]) == 0
+    table = capsys.readouterr().out
+    assert "for one input of shape (3, 48, 48)" in table and "Concat" in table
+    assert f"{sum(p.numel() for p in model.parameters()):,} trainable parameters" in table

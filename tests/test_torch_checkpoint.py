@@ -69,13 +69,13 @@ class _Pickler(pickle.Pickler):
 
 
 def write_checkpoint(path, state: dict, byteorder: str = "little", pickle_bytes: bytes | None = None,
-                     truncate: dict | None = None) -> None:
+                     truncate: dict | None = None, compression: int = zipfile.ZIP_STORED) -> None:
     """A PyTorch-format zip of state ({name: _Stored | plain value}) without torch."""
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=2).dump(OrderedDict(state))
     data = buffer.getvalue().replace(f"c{_FAKE_UTILS}\n".encode(), b"ctorch._utils\n")
     data = data.replace(f"c{_FAKE_TORCH}\n".encode(), b"ctorch\n")
-    with zipfile.ZipFile(path, "w") as archive:
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
         archive.writestr("archive/data.pkl", pickle_bytes if pickle_bytes is not None else data)
         archive.writestr("archive/byteorder", byteorder)
         written = set()
@@ -135,6 +135,22 @@ def test_tensor_reading_past_its_storage_is_refused(tmp_path):
     path = tmp_path / "past.pt"
     write_checkpoint(path, {"w": _Stored("0", storage, 2, (2, 3), (3, 1))})  # reads items 2..7 of 6
     with pytest.raises(TorchCheckpointError, match=r"reads item 7 of a storage of 6 items"):
+        read_torch_checkpoint(path)
+
+
+def test_a_broadcast_view_larger_than_its_storage_is_refused(tmp_path):
+    path = tmp_path / "expanded.pt"
+    write_checkpoint(path, {"w": _Stored("0", numpy.arange(2, dtype=numpy.float32), 0, (10 ** 9, 2), (0, 1))})
+    with pytest.raises(TorchCheckpointError, match=r"more elements than its storage of 2 items"):
+        read_torch_checkpoint(path)
+
+
+def test_a_highly_compressed_storage_is_not_inflated(tmp_path):
+    path = tmp_path / "bomb.pt"
+    write_checkpoint(path, {"w": _Stored("0", numpy.zeros(1 << 20, dtype=numpy.float32), 0, (1 << 20,), (1,))},
+                     compression=zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(TorchCheckpointError, match=r"compressed \(\d+ bytes for 4194304\).*refusing to inflate"):
         read_torch_checkpoint(path)
 
 

@@ -236,10 +236,14 @@ def _fresh_run_folder(root: Path, model: str) -> Path:
 
 
 def resolve_checkpoint(spec: str, device: str | backend.device | None = None) -> tuple[models.nn.Module, ModelConfig]:
-    """(model, its checked config) from a run folder, a weights file, or pretrained:NAME,
-    on `device` (a --device value; the CPU when None)."""
+    """(model, its checked config) from a run folder, a weights file, an ONNX classifier, or
+    pretrained:NAME, on `device` (a --device value; the CPU when None)."""
     if spec.startswith("pretrained:"):
         model, config = models.pretrained(spec.split(":", 1)[1])
+    elif spec.lower().endswith(".onnx"):
+        from .onnx import load_classifier
+
+        model, config = load_classifier(spec)
     else:
         model, checkpoint = models.build_from_checkpoint(spec)
         config = models.checked_config(checkpoint)
@@ -340,7 +344,7 @@ def write_confusion_png(confusion, names, path: str) -> None:
     pyplot.close(figure)
 
 
-CHECKPOINT_SUFFIXES = (".safetensors",)
+CHECKPOINT_SUFFIXES = (".safetensors", ".onnx")
 
 
 def split_checkpoint(arguments: list[str]) -> tuple[str | None, list[str]]:

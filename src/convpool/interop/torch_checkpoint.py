@@ -133,6 +133,9 @@ class _Unpickler(pickle.Unpickler):
         if numel < 0 or info.file_size != need:
             raise TorchCheckpointError(f"{self.where}: storage {key!r} ({kind.name}) should hold {numel} items "
                                        f"({need} bytes), the archive has {info.file_size} bytes")
+        if info.compress_type != zipfile.ZIP_STORED and need > max(100 * info.compress_size, 1 << 20):
+            raise TorchCheckpointError(f"{self.where}: storage {key!r} is compressed ({info.compress_size} bytes for "
+                                       f"{need}); torch.save stores storages uncompressed, refusing to inflate it")
         blob = self.archive.read(entry)
         array = numpy.frombuffer(blob, dtype=dtype).astype(dtype.newbyteorder("="))
         if kind.name == "BFloat16Storage":
@@ -161,6 +164,9 @@ class _Unpickler(pickle.Unpickler):
         if last >= data.size:
             raise TorchCheckpointError(f"{self.where}: a tensor of size {size}, stride {stride}, offset "
                                        f"{storage_offset} reads item {last} of a storage of {data.size} items")
+        if numpy.prod(size, dtype=numpy.int64) > data.size:
+            raise TorchCheckpointError(f"{self.where}: a tensor of size {size} (stride {stride}) has more elements "
+                                       f"than its storage of {data.size} items (overlapping strides are not supported)")
         item = data.itemsize
         view = numpy.lib.stride_tricks.as_strided(data[storage_offset:], shape=size,
                                                   strides=tuple(s * item for s in stride), writeable=False)

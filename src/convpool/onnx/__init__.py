@@ -3,6 +3,7 @@ CNN; `convpool.onnx.export(model, example_input, path)` writes a convpool Module
 
 Needs the `onnx` package (the `onnx` extra)."""
 
+from .classifier import load_classifier
 from .export import DEFAULT_OPSET, ExportedModel, export
 from .load import OnnxModule, UnsupportedOnnxError, from_model, load
 from .ops_in import OPS as IMPORTED_OPS
@@ -10,4 +11,5 @@ from .ops_out import EMITTERS as EXPORTED_OPS
 from .ops_out import UnmappedOpError
 
 __all__ = ["load", "from_model", "OnnxModule", "UnsupportedOnnxError", "IMPORTED_OPS", "export", "ExportedModel",
-           "UnmappedOpError", "EXPORTED_OPS", "DEFAULT_OPSET"]
+           "UnmappedOpError", "EXPORTED_OPS", "DEFAULT_OPSET",
+           "load_classifier"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ class _Graph(Recorder):
         self.batched: set[int] = set()  # ids of tensors whose first axis is the batch
         self.keep: list[Tensor] = []  # every named tensor stays alive, so ids are not reused
         self.constant_names = constant_names
+        self.constant_derived: set[int] = set()  # ids of op outputs computed from constants alone
+        self.built: dict[int, weakref.ref] = {}  # tensors ops built during the recording
         self.counter = 0
         self.current_op, self.current_layer = "", ""
         self.batch = None
@@ -84,6 +87,7 @@ class _Graph(Recorder):
             raise TypeError(f"not a tensor: {type(item).__name__}")
         name = self.names.get(id(item))
         if name is None:
+            self._refuse_unrecorded(item)
             name = self.constant_names.get(id(item)) or self.fresh("const")
             if name not in self.initializers:
                 self.initializers[name] = numpy.ascontiguousarray(item.numpy() if not item.requires_grad
@@ -125,10 +129,17 @@ class _Graph(Recorder):
         raise UnmappedOpError(f"convpool.onnx.export: op {op!r}{layer} has no ONNX mapping: {why}")
 
     # ----- the recorder interface ------------------------------------------------------------
+    def created(self, tensor: Tensor) -> None:
+        self.built[id(tensor)] = weakref.ref(tensor)
+
     def record(self, op: str, arguments: dict[str, Any], output: Any, layer: str) -> None:
         self.current_op, self.current_layer = op, layer
-        if not self._touches_traced(arguments):
-            return  # computed from constants only: baked in as a constant where it is used
+        if not self._touches_traced(arguments):  # computed from constants only: baked in where it is used
+            for item in output if isinstance(output, tuple) else (output,):
+                if isinstance(item, Tensor):
+                    self.constant_derived.add(id(item))
+                    self.keep.append(item)
+            return
         emitter = EMITTERS.get(op)
         if emitter is None:
             self.unmapped(op, "no exporter for this op")
@@ -146,9 +157,17 @@ class _Graph(Recorder):
         if any(batched(v) for v in arguments.values()) and out.ndim and out.shape[0] == self.batch:
             self.batched.add(id(out))
 
+    def _refuse_unrecorded(self, item: Tensor) -> None:
+        """An input that an op built during the recording, yet neither recorded nor made from constants."""
+        ref = self.built.get(id(item))
+        if ref is not None and ref() is item and id(item) not in self.constant_derived and id(item) not in self.names:
+            self.unmapped(item._name, "the op that made this input was not recorded (export wraps the "
+                                      "convpool.functional functions and the Tensor ops)")
+
     def _touches_traced(self, arguments: dict[str, Any]) -> bool:
         def traced(v):
             if isinstance(v, Tensor):
+                self._refuse_unrecorded(v)
                 return id(v) in self.names and self.names[id(v)] not in self.initializers
             if isinstance(v, list | tuple):
                 return any(traced(i) for i in v)
@@ -169,8 +188,11 @@ def _dims(shape: tuple, dynamic: bool) -> tuple:
 def export(model: Module, example_input, path: str | os.PathLike, opset_version: int = DEFAULT_OPSET,
            dynamic_batch: bool = True, input_names: Sequence[str] | None = None,
            output_names: Sequence[str] | None = None,
-           preprocessing: Mapping[str, Any] | None = None) -> ExportedModel:
-    """Write model as an ONNX file at path (see the module docstring); returns what was written."""
+           preprocessing: Mapping[str, Any] | None = None,
+           metadata: Mapping[str, str] | None = None) -> ExportedModel:
+    """Write model as an ONNX file at path (see the module docstring); returns what was written.
+    metadata: string pairs stored in the model's metadata_props (convpool export stores the
+    network's config there, for `convpool predict model.onnx`)."""
     try:
         import onnx
         from onnx import helper, numpy_helper
@@ -213,6 +235,10 @@ def export(model: Module, example_input, path: str | os.PathLike, opset_version:
             raise ValueError(f"export: output {name!r} does not depend on the input (a constant or not a tensor)")
         graph.nodes.append(helper.make_node("Identity", [graph.names[id(value)]], [name], name=f"{name}_identity"))
 
+    graph.nodes = _live(graph.nodes, output_names)
+    used = {i for node in graph.nodes for i in node.input}
+    graph.initializers = {k: v for k, v in graph.initializers.items() if k in used}
+
     def info(name: str, t: Tensor, dynamic: bool):
         elem = helper.np_dtype_to_tensor_dtype(t.dtype)
         return helper.make_tensor_value_info(name, elem, list(_dims(t.shape, dynamic)))
@@ -224,6 +250,9 @@ def export(model: Module, example_input, path: str | os.PathLike, opset_version:
     onnx_graph = helper.make_graph(graph.nodes, type(model).__name__, graph_inputs, graph_outputs, initializers)
     onnx_model = helper.make_model_gen_version(onnx_graph, opset_imports=[helper.make_opsetid("", opset_version)],
                                                producer_name="convpool")
+    for key, text in (metadata or {}).items():
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = str(key), str(text)
     onnx.checker.check_model(onnx_model)
     path = Path(path)
     _write_atomically(path, onnx_model.SerializeToString())
@@ -247,13 +276,24 @@ def _preprocess(graph: _Graph, raw: Tensor, name: str, preprocessing: Mapping[st
     scaled = graph.fresh("scaled")
     centred = graph.fresh("centred")
     normalised = graph.fresh("normalised")
-    graph.nodes += [helper.make_node("Mul", [name, graph.constant(numpy.array(scale, raw.dtype), "scale")], [scaled]),
-                    helper.make_node("Sub", [scaled, graph.constant(mean, "mean")], [centred]),
-                    helper.make_node("Div", [centred, graph.constant(std, "std")], [normalised])]
+    graph.nodes += [helper.make_node("Mul", [name, graph.constant(numpy.array(scale, raw.dtype), "scale")], [scaled],
+                                     name="preprocess_scale"),
+                    helper.make_node("Sub", [scaled, graph.constant(mean, "mean")], [centred], name="preprocess_mean"),
+                    helper.make_node("Div", [centred, graph.constant(std, "std")], [normalised], name="preprocess_std")]
     data = ((raw.numpy() * scale) - mean) / std
     model_input = Tensor(data.astype(raw.dtype))
     graph.bind(model_input, normalised, batched=graph.dynamic_batch)
     return model_input
+
+
+def _live(nodes: list, outputs: list[str]) -> list:
+    """The nodes the outputs depend on, in order (an unused ArgMax of a max(dim) call goes)."""
+    needed, kept = set(outputs), []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+    return kept[::-1]
 
 
 def _write_atomically(path: Path, blob: bytes) -> None:

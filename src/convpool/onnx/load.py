@@ -112,6 +112,10 @@ class OnnxModule(Module):
         return owner._parameters.get(leaf) if leaf in owner._parameters else owner._buffers[leaf]
 
     def forward(self, *inputs):
+        return self.run(inputs)
+
+    def run(self, inputs: Sequence[Any], observer: Any = None):
+        """The graph's outputs for inputs; observer(node, outputs), if given, sees every node as it runs."""
         if len(inputs) != len(self.input_specs):
             names = ", ".join(n for n, _, _ in self.input_specs)
             raise ValueError(f"{self.source}: the graph takes {len(self.input_specs)} input(s) ({names}), "
@@ -136,6 +140,8 @@ class OnnxModule(Module):
             for out, value in zip(node.outputs, results, strict=False):
                 if out:
                     values[out] = value
+            if observer is not None:
+                observer(node, results)
         outputs = [values[n] if isinstance(values[n], Tensor) else Tensor(values[n]) for n in self.output_names]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
@@ -151,6 +157,32 @@ class OnnxModule(Module):
         with no_grad():
             y = self(Tensor(numpy.zeros(input_shape, dtype=dtype)))
         return tuple(y.shape) if isinstance(y, Tensor) else tuple(y[0].shape)
+
+    def node_table(self, input_shape: Sequence[int]) -> str:
+        """One line per node: name, op type, output shape and the parameters it reads first, for one
+        input of input_shape (without the batch axis)."""
+        name, shape, dtype = self.input_specs[0]
+        rows: list[tuple[str, str, str, int]] = []
+        seen: set[str] = set()
+
+        def observe(node: Node, results) -> None:
+            count = 0
+            for i in node.inputs:
+                if i in self.slots and i not in seen:
+                    seen.add(i)
+                    count += self._initializer(i).numel()
+            first = results[0] if results else None
+            rows.append((node.name, node.op_type, str(tuple(first.shape)) if first is not None else "-", count))
+
+        with no_grad():
+            self.run([Tensor(numpy.zeros((1, *tuple(input_shape)), dtype=dtype))], observe)
+        widths = [max(len(r[0]) for r in rows + [("node", "", "", 0)]), max(len(r[1]) for r in rows + [("", "op", "",
+                                                                                                      0)])]
+        lines = [f"{'node':<{widths[0]}}  {'op':<{widths[1]}}  {'output shape':<22} {'parameters':>10}"]
+        lines += [f"{n:<{widths[0]}}  {o:<{widths[1]}}  {s:<22} {c:>10,}" for n, o, s, c in rows]
+        total = sum(p.numel() for p in self.parameters())
+        lines.append(f"{len(rows)} nodes, {total:,} trainable parameters")
+        return "\n".join(lines)
 
     def extra_repr(self) -> str:
         counts: dict[str, int] = {}

@@ -689,3 +689,13 @@ def _resize(ctx: Context, node: Node, inputs: list) -> list:
         a, b = _take(y, axis, low), _take(y, axis, high)
         y = a + (b - a) * frac
     return [y]
+
+
+@op("ArgMax", "ArgMin")
+def _arg_extreme(ctx: Context, node: Node, inputs: list) -> list:
+    x = static(inputs[0], node, "data")
+    if node.attrs.get("select_last_index", 0):
+        raise ValueError(f"{node.where}: select_last_index=1 is not supported")
+    axis = _axis(node.attrs.get("axis", 0), x.ndim, node)
+    fn = numpy.argmax if node.op_type == "ArgMax" else numpy.argmin
+    return [fn(x, axis=axis, keepdims=bool(node.attrs.get("keepdims", 1))).astype(numpy.int64)]

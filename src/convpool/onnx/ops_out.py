@@ -527,3 +527,198 @@ def _getitem(graph, a: dict, out) -> None:
         graph.alias(out, x)
     else:
         graph.alias_name(out, y)
+
+
+# ----- more activations, normalisations and resampling ------------------------------------------
+@emits("relu6", "hardtanh")
+def _clip_activation(graph, a: dict, out) -> None:
+    x = a["input"]
+    low, high = (0.0, 6.0) if graph.current_op == "relu6" else (float(a["min_val"]), float(a["max_val"]))
+    graph.node("Clip", [x, graph.scalar(low, x), graph.scalar(high, x)], out)
+
+
+@emits("hardsigmoid")
+def _hardsigmoid(graph, a: dict, out) -> None:
+    graph.node("HardSigmoid", [a["input"]], out, alpha=1 / 6, beta=0.5)
+
+
+@emits("hardswish")
+def _hardswish(graph, a: dict, out) -> None:
+    if graph.opset < 14:
+        graph.unmapped("hardswish", f"HardSwish needs opset 14, exporting opset {graph.opset}")
+    graph.node("HardSwish", [a["input"]], out)
+
+
+@emits("prelu")
+def _prelu(graph, a: dict, out) -> None:
+    x, w = a["input"], a["weight"]
+    slope = w
+    if w.numel() > 1 and x.ndim > 2:  # (C,) against (N, C, *): one slope per channel
+        slope = graph.node("Reshape", [w, graph.constant(numpy.array([-1] + [1] * (x.ndim - 2), numpy.int64))])
+    graph.node("PRelu", [x, slope], out)
+
+
+@emits("selu")
+def _selu(graph, a: dict, out) -> None:
+    graph.node("Selu", [a["input"]], out)  # ONNX's default alpha and gamma are PyTorch's constants
+
+
+@emits("celu")
+def _celu(graph, a: dict, out) -> None:
+    graph.node("Celu", [a["input"]], out, alpha=float(a["alpha"]))
+
+
+def _softplus_of(graph, x: Tensor, beta: float, threshold: float) -> str:
+    """PyTorch's softplus: log(1 + exp(beta x)) / beta, x itself where beta x > threshold."""
+    scaled = x if beta == 1.0 else graph.node("Mul", [x, graph.scalar(beta, x)])
+    smooth = graph.node("Softplus", [scaled])
+    if beta != 1.0:
+        smooth = graph.node("Div", [smooth, graph.scalar(beta, x)])
+    linear = graph.node("Greater", [scaled, graph.scalar(threshold, x)])
+    return graph.node("Where", [linear, x, smooth])
+
+
+@emits("softplus")
+def _softplus(graph, a: dict, out) -> None:
+    graph.alias_name(out, _softplus_of(graph, a["input"], float(a["beta"]), float(a["threshold"])))
+
+
+@emits("mish")
+def _mish(graph, a: dict, out) -> None:
+    x = a["input"]
+    graph.node("Mul", [x, graph.node("Tanh", [_softplus_of(graph, x, 1.0, 20.0)])], out)
+
+
+@emits("logsigmoid")
+def _logsigmoid(graph, a: dict, out) -> None:  # -softplus(-x), stable for large |x|
+    graph.node("Neg", [graph.node("Softplus", [graph.node("Neg", [a["input"]])])], out)
+
+
+@emits("softsign")
+def _softsign(graph, a: dict, out) -> None:
+    graph.node("Softsign", [a["input"]], out)
+
+
+@emits("softmin")
+def _softmin(graph, a: dict, out) -> None:
+    x = a["input"]
+    if a["dim"] is None:
+        graph.unmapped("softmin", "dim=None (give the dimension)")
+    graph.node("Softmax", [graph.node("Neg", [x])], out, axis=int(a["dim"]) % x.ndim)
+
+
+@emits("threshold")
+def _threshold(graph, a: dict, out) -> None:
+    x = a["input"]
+    above = graph.node("Greater", [x, graph.scalar(float(a["threshold"]), x)])
+    graph.node("Where", [above, x, graph.scalar(float(a["value"]), x)], out)
+
+
+@emits("glu")
+def _glu(graph, a: dict, out) -> None:
+    x = a["input"]
+    axis = int(a["dim"]) % x.ndim
+    half = x.shape[axis] // 2
+
+    def part(start: int, stop: int) -> str:
+        return graph.node("Slice", [x, graph.constant(numpy.array([start], numpy.int64)),
+                                    graph.constant(numpy.array([stop], numpy.int64)),
+                                    graph.constant(numpy.array([axis], numpy.int64))])
+    graph.node("Mul", [part(0, half), graph.node("Sigmoid", [part(half, 2 * half)])], out)
+
+
+for _name in ("dropout3d", "alpha_dropout", "feature_alpha_dropout"):
+    EMITTERS[_name] = _dropout
+EMITTERS["adaptive_avg_pool3d"] = _adaptive("avg", 3)
+EMITTERS["adaptive_max_pool3d"] = _adaptive("max", 3)
+
+
+@emits("instance_norm")
+def _instance_norm(graph, a: dict, out) -> None:
+    x = a["input"]
+    channels = x.shape[1]
+    weight = a["weight"] if a["weight"] is not None else graph.constant(numpy.ones(channels, x.dtype))
+    bias = a["bias"] if a["bias"] is not None else graph.constant(numpy.zeros(channels, x.dtype))
+    if a["use_input_stats"]:
+        graph.node("InstanceNormalization", [x, weight, bias], out, epsilon=float(a["eps"]))
+    elif a["running_mean"] is not None and a["running_var"] is not None:
+        graph.node("BatchNormalization", [x, weight, bias, a["running_mean"], a["running_var"]], out,
+                   epsilon=float(a["eps"]))
+    else:
+        graph.unmapped("instance_norm", "use_input_stats=False without running statistics")
+
+
+@emits("local_response_norm")
+def _local_response_norm(graph, a: dict, out) -> None:
+    size = int(a["size"])
+    if size % 2 == 0:
+        graph.unmapped("local_response_norm", f"an even size ({size}): PyTorch and ONNX centre its window differently")
+    graph.node("LRN", [a["input"]], out, size=size, alpha=float(a["alpha"]), beta=float(a["beta"]),
+               bias=float(a["k"]))
+
+
+@emits("normalize")
+def _normalize(graph, a: dict, out) -> None:
+    x, p = a["input"], float(a["p"])
+    axis = int(a["dim"]) % x.ndim
+    axes = graph.constant(numpy.array([axis], numpy.int64))
+    if p in (1.0, 2.0):
+        reduce = "ReduceL1" if p == 1.0 else "ReduceL2"
+        if graph.opset >= 18:
+            norm = graph.node(reduce, [x, axes], keepdims=1)
+        else:
+            norm = graph.node(reduce, [x], axes=[axis], keepdims=1)
+    else:
+        powered = graph.node("Pow", [graph.node("Abs", [x]), graph.scalar(p, x)])
+        norm = graph.node("Pow", [graph.node("ReduceSum", [powered, axes], keepdims=1), graph.scalar(1 / p, x)])
+    graph.node("Div", [x, graph.node("Max", [norm, graph.scalar(float(a["eps"]), x)])], out)
+
+
+@emits("pixel_shuffle")
+def _pixel_shuffle(graph, a: dict, out) -> None:
+    if a["input"].ndim != 4:
+        graph.unmapped("pixel_shuffle", f"only (N, C, H, W) input, got shape {a['input'].shape}")
+    graph.node("DepthToSpace", [a["input"]], out, blocksize=int(a["upscale_factor"]), mode="CRD")
+
+
+@emits("pixel_unshuffle")
+def _pixel_unshuffle(graph, a: dict, out) -> None:
+    x, r = a["input"], int(a["downscale_factor"])
+    if x.ndim != 4:
+        graph.unmapped("pixel_unshuffle", f"only (N, C, H, W) input, got shape {x.shape}")
+    _, c, h, w = x.shape
+    split = graph.node("Reshape", [x, graph.constant(numpy.array([0, c, h // r, r, w // r, r], numpy.int64))])
+    moved = graph.node("Transpose", [split], perm=[0, 1, 3, 5, 2, 4])
+    graph.node("Reshape", [moved, graph.constant(numpy.array([0, c * r * r, h // r, w // r], numpy.int64))], out)
+
+
+@emits("interpolate", "upsample")
+def _interpolate(graph, a: dict, out) -> None:
+    """Resize: nearest (floor of x / scale), nearest-exact, and (bi/tri)linear with or without align_corners."""
+    x, mode = a["input"], a["mode"]
+    if mode in ("nearest", "nearest-exact"):
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+        if mode == "nearest-exact":
+            attrs.update(coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_ceil")
+    elif mode in ("linear", "bilinear", "trilinear"):
+        transform = "align_corners" if a["align_corners"] else "pytorch_half_pixel"
+        attrs = {"mode": "linear", "coordinate_transformation_mode": transform}
+    else:
+        graph.unmapped(graph.current_op, f"mode={mode!r} (nearest, nearest-exact and linear modes export)")
+    spatial = x.shape[2:]
+    scale_factor = a["scale_factor"]
+    recompute = bool(a.get("recompute_scale_factor"))
+    if scale_factor is not None and not recompute:  # PyTorch maps coordinates with 1 / scale_factor then
+        factors = scale_factor if isinstance(scale_factor, list | tuple) else [scale_factor] * len(spatial)
+        scales = numpy.array([1.0, 1.0] + [float(f) for f in factors], numpy.float32)
+        graph.node("Resize", [x, "", graph.constant(scales)], out, **attrs)
+        return
+    sizes = list(out.shape[2:])
+    if graph.opset >= 18:
+        graph.node("Resize", [x, "", "", graph.constant(numpy.array(sizes, numpy.int64))], out,
+                   axes=list(range(2, x.ndim)), **attrs)
+    else:
+        graph.node("Resize", [x, "", "", graph.node("Concat", [graph.node("Slice", [
+            graph.node("Shape", [x]), graph.constant(numpy.array([0], numpy.int64)),
+            graph.constant(numpy.array([2], numpy.int64))]), graph.constant(numpy.array(sizes, numpy.int64))],
+            axis=0)], out, **attrs)
