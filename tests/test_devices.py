@@ -232,3 +232,24 @@ def test_array_module_looks_at_the_arrays():
     strict = convpool.ones(2, device="strict").data
     assert backend.array_module(numpy.ones(2), strict) is backend.module_for("strict")
     assert backend.on_cpu(numpy) and not backend.on_cpu(backend.module_for("strict"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")
+def test_every_layer_that_takes_device_in_pytorch_takes_it_here_and_builds_there():
+    import inspect
+
+    import torch
+
+    checked = 0
+    for name in nn.__all__:
+        ours, theirs = getattr(nn, name), getattr(torch.nn, name, None)
+        if not isinstance(ours, type) or theirs is None or not isinstance(theirs, type):
+            continue
+        if "device" in inspect.signature(theirs.__init__).parameters:
+            assert "device" in inspect.signature(ours.__init__).parameters, f"nn.{name} takes no device="
+            checked += 1
+    assert checked >= 20
+    layers = [nn.Conv2d(3, 4, 3, device="strict"), nn.Linear(4, 2, device="strict"),
+              nn.BatchNorm2d(4, device="strict"), nn.Embedding(5, 3, device="strict"), nn.PReLU(device="strict")]
+    for layer in layers:
+        assert all(t.device.type == "strict" for t in list(layer.parameters()) + list(layer.buffers())), layer
