@@ -275,14 +275,14 @@ class Tensor:
         """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(other)` or keywords `device=`,
         `dtype=`, as in PyTorch; `non_blocking` and `copy` are accepted. Differentiable: the
         gradient goes back to this tensor's device and dtype."""
-        target, dtype, copy = _to_arguments(self, args, kwargs)
+        target, dtype, copy = to_arguments(args, kwargs)
         out = self
         if target is not None:
             out = _moved(out, target)
         if dtype is not None and numpy.dtype(dtype) != out.dtype:
             out = _ops.cast(out, dtype)
         if copy and out is self:
-            out = _ops.clone(self) if hasattr(_ops, "clone") else Tensor(self.data.copy())
+            out = self.clone()
         return out
 
     def cpu(self) -> Tensor:
@@ -541,8 +541,9 @@ def _moved(x: Tensor, target) -> Tensor:
     return Tensor.from_op(data, (x,), lambda g: (backend.to_device(g, source),), "to")
 
 
-def _to_arguments(x: Tensor, args, kwargs):
-    """(device or None, dtype or None, copy) from Tensor.to's PyTorch-style arguments."""
+def to_arguments(args, kwargs):
+    """(device or None, dtype or None, copy) from the arguments of Tensor.to and Module.to:
+    a device, a dtype, both, a tensor to match, or the keywords, as in PyTorch."""
     unknown = set(kwargs) - {"device", "dtype", "non_blocking", "copy", "memory_format"}
     if unknown:
         raise TypeError(f"to: unexpected keyword argument(s) {sorted(unknown)}")
@@ -564,6 +565,11 @@ def _to_arguments(x: Tensor, args, kwargs):
                                 f"got {arg!r}") from None
     if target is not None:
         target = backend.device(target)
+    if dtype is not None:
+        try:
+            dtype = numpy.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"to: expected a dtype such as convpool.float64, got dtype={dtype!r}") from None
     return target, dtype, bool(kwargs.get("copy", False))
 
 

@@ -20,7 +20,7 @@ import numpy
 
 from .. import backend
 from ..hooks import RemovableHandle
-from ..tensor import Tensor, is_grad_enabled
+from ..tensor import Tensor, is_grad_enabled, to_arguments
 
 _HOOK_DICTS = ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks")
 _HOOK_SETS = ("_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
@@ -467,7 +467,9 @@ class Module:
         parameters, their gradients and buffers to the device, and casts the floating ones to
         the dtype, in place (the Parameter objects stay the same, so optimisers keep working).
         Integer buffers such as num_batches_tracked keep their dtype."""
-        target, dtype = _module_to_arguments(args, kwargs)
+        target, dtype, _ = to_arguments(args, kwargs)
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"to: only floating dtypes can be given to a module, got {dtype}")
         for tensor in list(self.parameters()) + list(self.buffers()):
             for holder in (tensor, tensor.grad):
                 if holder is None:
@@ -514,37 +516,6 @@ class Module:
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
-
-
-def _module_to_arguments(args, kwargs):
-    """(device or None, floating dtype or None) from Module.to's arguments."""
-    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format"}
-    if unknown:
-        raise TypeError(f"to: unexpected keyword argument(s) {sorted(unknown)}")
-    target, dtype = kwargs.get("device"), kwargs.get("dtype")
-    for arg in args:
-        if isinstance(arg, Tensor):
-            target, dtype = arg.device, arg.dtype
-        elif isinstance(arg, backend.device):
-            target = arg
-        elif isinstance(arg, bool):
-            continue
-        elif isinstance(arg, str):
-            try:
-                target = backend.device(arg)
-            except ValueError:
-                dtype = arg
-        else:
-            dtype = arg
-    if dtype is not None:
-        try:
-            dtype = numpy.dtype(dtype)
-        except TypeError:
-            raise TypeError(f"to: expected a device ('cpu', 'cuda') or a dtype such as convpool.float64, "
-                            f"got {dtype!r}") from None
-        if dtype.kind != "f":
-            raise TypeError(f"to: only floating dtypes can be given to a module, got {dtype}")
-    return (None if target is None else backend.device(target)), dtype
 
 
 def _castable(source: numpy.ndarray, dtype: numpy.dtype) -> bool:
