@@ -250,3 +250,22 @@ def test_torchvision_resnet18_state_dict_gives_the_same_logits(tmp_path):
         got = ours(convpool.tensor(x)).numpy()
     assert got.shape == (2, 1000)
     numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@needs_torch
+def test_convpool_load_reads_a_torch_save_file_and_refuses_a_malicious_one(tmp_path):
+    """The top-level convpool.load takes PyTorch checkpoints through this reader, the way
+    PyTorch code calls torch.load: the state dict loads into the matching convpool layer."""
+    theirs = torch.nn.Conv2d(3, 4, 3)
+    torch.save(theirs.state_dict(), tmp_path / "conv.pt")
+    state = convpool.load(tmp_path / "conv.pt", map_location="cpu", weights_only=True)
+    ours = convpool.nn.Conv2d(3, 4, 3)
+    ours.load_state_dict(state)
+    x = numpy.random.default_rng(0).standard_normal((1, 3, 6, 6)).astype("float32")
+    numpy.testing.assert_allclose(ours(convpool.tensor(x)).detach().numpy(),
+                                  theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    marker = tmp_path / "marker"
+    torch.save({"payload": _RunsACommand(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(UnsafeCheckpointError, match=r"the global (posix|os)\.system"):
+        convpool.load(tmp_path / "evil.pt")
+    assert not marker.exists()
