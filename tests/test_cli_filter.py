@@ -126,7 +126,7 @@ def test_list_prints_the_kernels_without_an_image():
 
 @pytest.mark.parametrize("args, message", [
     (("notes.txt", "-k", "edge"), "not an image Pillow can read"),
-    (("missing.png", "-k", "edge"), "missing.png: no such file"),
+    (("missing.png", "-k", "edge"), "missing.png: no such image file"),
     (("grey.png", "-k", "1,2;3,x"), "'x' is not a number"),
     (("grey.png", "-k", "1,2;3"), "ragged"),
     (("grey.png", "-k", "blurry"), "unknown kernel 'blurry'"),

@@ -13,6 +13,7 @@ import pytest
 from reference import check_grad, compare, needs_torch, torch
 
 import convpool
+import convpool.functional as F
 from convpool.ops import conv_paths
 from convpool.ops.conv import conv1d, conv2d, conv3d
 from convpool.ops.conv_geometry import Needs, geometry
@@ -124,13 +125,25 @@ def _compare_with_torch(name: str, c: dict, grads: tuple) -> None:
     path.forward = lambda *a, **k: taken.append(1) or original(*a, **k)
     try:
         with conv_paths.forced(name):
+            # a CPU-only path is refused on a device; the others also run on the stand-in GPU
             compare(lambda *a: ours(*a, **kwargs(c)), lambda *a: theirs(*a, **kwargs(c)), *arrays(c),
-                    seed=c["seed"], grad_inputs=grads)
+                    seed=c["seed"], grad_inputs=grads, devices=("cpu",) if path.cpu_only else None)
     except AssertionError as error:
         raise AssertionError(f"path {name}, draw {c}: {error}") from error
     finally:
         del path.forward
     assert taken, (name, c)
+
+
+def test_cpu_only_paths_are_refused_on_a_device_and_the_choice_falls_back():
+    x, w = convpool.randn(2, 3, 8, 8, device="strict"), convpool.randn(4, 3, 3, 3, device="strict")
+    for path in conv_paths.PATHS:
+        if path.cpu_only:
+            with conv_paths.forced(path.name), pytest.raises(ValueError, match=f"conv path '{path.name}' does not "
+                                                                               "apply.*on strict"):
+                F.conv2d(x, w, padding=1)
+    y = F.conv2d(x, w, padding=1)  # unforced: the generic path runs on the device
+    assert y.device.type == "strict" and y.shape == (2, 4, 8, 8)
 
 
 @needs_torch

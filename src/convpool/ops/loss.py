@@ -200,7 +200,7 @@ def kl_div(input: Tensor, target, size_average: bool | None = None, reduce: bool
     losses = Tensor.from_op(loss, (input, target), grad_fn, op)
     if reduction == "batchmean":
         total = sum(losses)
-        return total if input.ndim == 0 else _divide(total, numpy.asarray(input.shape[0], dtype=input.dtype))
+        return total if input.ndim == 0 else _divide(total, input.dtype.type(input.shape[0]))
     return _reduce(losses, reduction)
 
 
