@@ -9,8 +9,9 @@ the core's cache between the copy and the product.
 - **one input channel, no weight gradient** (`single_channel`: raw audio, grey images at
   inference): each sample's windows copied as rows (out, K) into one buffer and multiplied by
   W^T, about twice as fast as one large window matrix for a long kernel (a learned filterbank
-  on audio). Training needs the window matrix for the weight gradient anyway, so its backward
-  is the window-matrix path's.
+  on audio), the samples shared out over the threads, each with single-threaded BLAS.
+  Training needs the window matrix for the weight gradient anyway, so its backward is the
+  window-matrix path's.
 
 Both loop over samples in Python, one product per sample: right for a CPU core and its
 cache, wrong for a device, where the window-matrix path runs instead.
@@ -19,7 +20,7 @@ cache, wrong for a device, where the window-matrix path runs instead.
 from __future__ import annotations
 
 from .. import backend
-from ..backend import array_module, on_cpu
+from ..backend import array_module, on_cpu, parallel_for
 from . import conv_window
 from .conv_geometry import CACHE_BYTES, Geometry, Needs, Path, Saved
 from .im2col import pad_spatial, prod, unpad, windows
@@ -102,25 +103,29 @@ def forward_single_channel(x_pad, w, g: Geometry, bias=None):
     view = windows(x_pad, kernel, g.stride, g.dilation, out)  # (N, 1, *out, *kernel)
     w_t = w.reshape(n_out, -1).T
     y = xp.empty((n_batch,) + tuple(out) + (n_out,), dtype=x_pad.dtype)
-    rows = xp.empty(tuple(out) + tuple(kernel), dtype=x_pad.dtype)
-    for n in range(n_batch):
-        rows[...] = view[n, 0]
-        xp.matmul(rows.reshape(-1, w_t.shape[0]), w_t, out=y[n].reshape(-1, n_out))
-        if bias is not None:
-            y[n] += bias  # while the sample is still in cache
+
+    def part(start: int, stop: int) -> None:  # a share of the samples, each thread its own buffer
+        rows = xp.empty(tuple(out) + tuple(kernel), dtype=x_pad.dtype)
+        for n in range(start, stop):
+            rows[...] = view[n, 0]
+            xp.matmul(rows.reshape(-1, w_t.shape[0]), w_t, out=y[n].reshape(-1, n_out))
+            if bias is not None:
+                y[n] += bias  # while the sample is still in cache
+
+    parallel_for(n_batch, part, min_size=1, elements=y.size * g.taps, single_thread_blas=True, like=x_pad)
     return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))
 
 
 class SingleChannel(Path):
-    """One input channel, no groups, no weight gradient, on the CPU; one sample's rows within
-    the memory budget."""
+    """One input channel, no groups, no weight gradient, on the CPU; one sample's rows per
+    thread within the memory budget."""
 
     name = "single_channel"
     cpu_only = True
 
     def applies(self, g: Geometry, xp, needs: Needs) -> bool:
         return on_cpu(xp) and g.groups == 1 and g.channels == 1 and not needs.weight and \
-            prod(g.out) * g.taps * g.itemsize <= backend.memory_budget()
+            prod(g.out) * g.taps * g.itemsize * backend.num_threads() <= backend.memory_budget()
 
     def forward(self, x, w, bias, g: Geometry, needs: Needs):
         y = forward_single_channel(pad_spatial(x, g.pads), w, g, bias)
