@@ -14,6 +14,7 @@ import numpy
 from . import backend, models, optim
 from . import functional as F
 from .backend import manual_seed
+from .checkpoint import latest_checkpoint
 from .data import (
     ArrayDataset,
     Compose,
@@ -178,16 +179,16 @@ def train_command(args) -> int:
     scheduler, interval = make_schedule(args.schedule, optimizer, args.epochs, len(train_loader), args.lr)
     out = Path(broadcast_object(str(Path(args.out) if args.out else _fresh_run_folder(Path("runs"), model_name))))
     unit = kind.unit
-    print(f"training {model_name} on {args.data}: {len(train_set)} train, "
-          f"{0 if val_set is None else len(val_set)} validation {unit}; checkpoints in {out}")
-    print(f"device: {backend.describe(device)}")
-    for line in notes:
-        print(line)
-    main = is_main()  # K processes: rank 0 alone serves --live and writes --plot
-    views = training_views(model, val_loader or train_loader, out, live=args.live and main,
-                           port=args.live_port if main else None, plot=args.plot and main,
-                           title=f"{model_name} on {args.data}", epochs=args.epochs)
-    try:
+    try:  # from the first line on, Ctrl-C says where the run stands
+        print(f"training {model_name} on {args.data}: {len(train_set)} train, "
+              f"{0 if val_set is None else len(val_set)} validation {unit}; checkpoints in {out}")
+        print(f"device: {backend.describe(device)}")
+        for line in notes:
+            print(line)
+        main = is_main()  # K processes: rank 0 alone serves --live and writes --plot
+        views = training_views(model, val_loader or train_loader, out, live=args.live and main,
+                               port=args.live_port if main else None, plot=args.plot and main,
+                               title=f"{model_name} on {args.data}", epochs=args.epochs)
         with views:  # --live serves while fit runs; --plot writes out/curves.png after each epoch
             history = fit(model, train_loader, val_loader, optimizer=optimizer, scheduler=scheduler,
                           epochs=args.epochs, out_dir=out, model_name=model_name, model_config=config.to_dict(),
@@ -197,9 +198,12 @@ def train_command(args) -> int:
                           run_info={"settings": settings_of(args)},
                           on_resume=lambda _: apply_changes(optimizer, args, given))
     except TrainingInterrupted as stop:
-        resume = (f"; continue with: convpool train --resume --out {shlex.quote(str(out))}"
-                  if stop.checkpoint is not None else "")
-        raise KeyboardInterrupt(f"{stop}{resume}") from None
+        raise KeyboardInterrupt(f"{stop}{_resume_line(out, stop.checkpoint)}") from None
+    except KeyboardInterrupt:  # before fit's first epoch (the live view starting, a resume being restored)
+        newest = latest_checkpoint(out)
+        where = f"{newest} is intact" if newest is not None else "no checkpoint was written yet"
+        raise KeyboardInterrupt(f"training stopped before its first epoch; {where}{_resume_line(out, newest)}") \
+            from None
     last = history[-1] if history else None
     if last:
         val = "" if last["val_accuracy"] is None else f", validation accuracy {last['val_accuracy']:.4f}"
@@ -220,6 +224,10 @@ def train_command(args) -> int:
     print(f"test accuracy{' with mirror images' + _shifted(tta_shift) if tta else ''} {metrics['accuracy']:.4f} "
           f"on {metrics['n']} {unit}")
     return 0
+
+
+def _resume_line(out: Path, checkpoint: Path | None) -> str:
+    return f"; continue with: convpool train --resume --out {shlex.quote(str(out))}" if checkpoint is not None else ""
 
 
 def _shifted(shift: int) -> str:
