@@ -28,6 +28,13 @@ def _dtype(dtype) -> numpy.dtype:
     return backend.default_dtype() if dtype is None else numpy.dtype(dtype)
 
 
+def _shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
+    """normalized_shape as a tuple of ints (an int n is (n,))."""
+    if isinstance(normalized_shape, numbers.Integral):
+        return (int(normalized_shape),)
+    return tuple(int(n) for n in normalized_shape)
+
+
 def _affine(module: Module, shape: tuple[int, ...], affine: bool, bias: bool, dtype: numpy.dtype) -> None:
     """Register the scale (weight) and shift (bias) every norm layer shares, or None for each."""
     module.register_parameter("weight", Parameter(numpy.empty(shape, dtype=dtype)) if affine else None)
@@ -137,9 +144,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (int(normalized_shape),)
-        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.normalized_shape = _shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = _dtype(dtype)
@@ -262,9 +267,7 @@ class RMSNorm(Module):
     def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None,
                  elementwise_affine: bool = True, device=None, dtype=None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (int(normalized_shape),)
-        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.normalized_shape = _shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = _dtype(dtype)
