@@ -1,6 +1,7 @@
 """Hostile files for the data tests: archives whose headers lie about their members."""
 
 import struct
+import tracemalloc
 
 
 def forge_zip_size(path, member: str, size: int) -> None:
@@ -15,3 +16,14 @@ def forge_zip_size(path, member: str, size: int) -> None:
                 data[at + offset:at + offset + 4] = struct.pack("<I", size)
             at += 4
     path.write_bytes(bytes(data))
+
+
+def traced_peak(call) -> int:
+    """The peak bytes Python allocates while call() runs (what reading a hostile file costs)."""
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak

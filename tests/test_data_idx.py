@@ -3,10 +3,10 @@ for each way a file can disagree with its header."""
 
 import gzip
 import struct
-import tracemalloc
 
 import numpy
 import pytest
+from hostile import traced_peak
 
 from convpool.data import load_idx_pair, read_idx, write_idx
 from convpool.data.idx import IDX_DTYPES
@@ -134,56 +134,53 @@ def test_write_idx_refuses_types_without_a_code(tmp_path):
         write_idx(tmp_path / "x", numpy.zeros(2, numpy.int64))
 
 
-def _traced_peak(call) -> int:
-    tracemalloc.start()
-    try:
-        call()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
+def _gzip_images(path, count: int, *chunks: bytes):
+    """A gzip IDX file whose header declares `count` 28x28 uint8 images, chunks behind it."""
+    with gzip.open(path, "wb") as f:
+        f.write(_images_header(count))
+        for chunk in chunks:
+            f.write(chunk)
+    return path
+
+
+def _images_header(count: int) -> bytes:
+    return bytes([0, 0, 8, 3]) + struct.pack(">3I", count, 28, 28)
+
+
+def _peak_of_refusal(path, match: str) -> int:
+    """The peak bytes traced while read_idx(path) raises the ValueError matching `match`."""
+    def refuse():
+        with pytest.raises(ValueError, match=match):
+            read_idx(path)
+    return traced_peak(refuse)
 
 
 def test_a_gzip_declaring_5e6_images_is_refused_before_decompressing(tmp_path):
     # 5e6 28x28 images declared (3.9 GB), 20 MB of zeros behind it in 20 kB of gzip
-    path = tmp_path / "train-images-idx3-ubyte.gz"
-    with gzip.open(path, "wb") as f:
-        f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", 5_000_000, 28, 28))
-        for _ in range(20):
-            f.write(bytes(2**20))
-    peak = _traced_peak(lambda: pytest.raises(ValueError, read_idx, path))
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz: the IDX header declares shape \(5000000, 28, "
-                                         r"28\) of uint8 \(3,920,000,000 bytes\), more than"):
-        read_idx(path)
+    path = _gzip_images(tmp_path / "train-images-idx3-ubyte.gz", 5_000_000, *[bytes(2**20)] * 20)
+    peak = _peak_of_refusal(path, r"train-images-idx3-ubyte\.gz: the IDX header declares shape \(5000000, 28, "
+                                  r"28\) of uint8 \(3,920,000,000 bytes\), more than")
     assert peak < 2_000_000
 
 
 def test_a_gzip_bomb_within_the_size_limit_is_refused_by_its_ratio(tmp_path):
-    path = tmp_path / "bomb.gz"
-    with gzip.open(path, "wb") as f:
-        f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", 60_000, 28, 28))
-        f.write(bytes(60_000 * 28 * 28))  # 47 MB of zeros: 46 kB of gzip
-    peak = _traced_peak(lambda: pytest.raises(ValueError, read_idx, path))
-    with pytest.raises(ValueError, match=r"bomb\.gz: the IDX header declares .* in [\d,]+ bytes of gzip, more than "
-                                         r"200 times as many"):
-        read_idx(path)
+    path = _gzip_images(tmp_path / "bomb.gz", 60_000, bytes(60_000 * 28 * 28))  # 47 MB of zeros: 46 kB of gzip
+    peak = _peak_of_refusal(path, r"bomb\.gz: the IDX header declares .* in [\d,]+ bytes of gzip, more than "
+                                  r"200 times as many")
     assert peak < 2_000_000
 
 
 def test_gzip_data_short_of_its_header_costs_only_the_bytes_there(tmp_path):
     path = tmp_path / "short.gz"
     rng = numpy.random.default_rng(0)
-    with gzip.open(path, "wb") as f:
-        f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", 100_000, 28, 28))  # 78 MB declared
-        f.write(rng.integers(0, 256, 3 * 2**20, dtype=numpy.uint8).tobytes())  # 3 MiB there, incompressible
-    peak = _traced_peak(lambda: pytest.raises(ValueError, read_idx, path))
-    with pytest.raises(ValueError, match=r"short\.gz: truncated IDX data: .* the file holds 3145728 bytes"):
-        read_idx(path)
+    # 78 MB declared, 3 MiB there, incompressible
+    _gzip_images(path, 100_000, rng.integers(0, 256, 3 * 2**20, dtype=numpy.uint8).tobytes())
+    peak = _peak_of_refusal(path, r"short\.gz: truncated IDX data: .* the file holds 3145728 bytes")
     assert peak < 20 * 2**20, f"peak {peak / 2**20:.0f} MiB"
 
 
 def test_a_raw_file_shorter_than_its_header_is_refused_before_reading(tmp_path):
     path = tmp_path / "raw"
-    path.write_bytes(bytes([0, 0, 8, 3]) + struct.pack(">3I", 5_000_000, 28, 28) + bytes(2**20))
-    peak = _traced_peak(lambda: pytest.raises(ValueError, read_idx, path))
+    path.write_bytes(_images_header(5_000_000) + bytes(2**20))
+    peak = traced_peak(lambda: pytest.raises(ValueError, read_idx, path))
     assert peak < 500_000

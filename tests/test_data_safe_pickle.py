@@ -8,10 +8,10 @@ import os
 import pickle
 import struct
 import subprocess
-import tracemalloc
 
 import numpy
 import pytest
+from hostile import traced_peak
 from py2pickle import py2_pickle
 
 from convpool.data import UnsafePickleError, safe_load
@@ -162,20 +162,10 @@ def _reconstruct_without_build(count: int) -> bytes:
             + b"\x85C\x01b\x87R.")
 
 
-def _traced_peak(call) -> int:
-    tracemalloc.start()
-    try:
-        call()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak
-
-
 def test_an_array_shape_without_bytes_behind_it_is_refused(tmp_path):
     path = tmp_path / "data_batch_1"
     path.write_bytes(_reconstruct_without_build(1_140_000_000) + bytes(400_000))  # 400 kB asking for 1.14 GB
-    peak = _traced_peak(lambda: pytest.raises(UnsafePickleError, safe_load, path))
+    peak = traced_peak(lambda: pytest.raises(UnsafePickleError, safe_load, path))
     with pytest.raises(UnsafePickleError, match=r"data_batch_1: refused an array rebuilt with shape \(1140000000,\)"):
         safe_load(path)
     assert peak < 4_000_000
@@ -198,7 +188,7 @@ def test_a_build_state_whose_bytes_do_not_fill_the_shape_is_refused(tmp_path):
 def test_a_declared_length_past_the_file_is_refused_before_allocating(tmp_path, opcode, what):
     path = tmp_path / "batch"
     path.write_bytes(b"\x80\x04" + opcode + bytes(10 * 2**20))  # 10 MB asking for 28 GiB
-    peak = _traced_peak(lambda: pytest.raises(ValueError, safe_load, path))
+    peak = traced_peak(lambda: pytest.raises(ValueError, safe_load, path))
     with pytest.raises(ValueError, match=r"batch: truncated or not a valid pickle"):
         safe_load(path)
     assert peak < 40 * 2**20, f"{what}: peak {peak / 2**20:.0f} MiB"

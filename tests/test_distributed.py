@@ -48,6 +48,14 @@ def mpirun(k: int, *args: str, timeout: float = 120) -> subprocess.CompletedProc
                           text=True, timeout=timeout, env=env)
 
 
+def run_writing(k: int, program: str, out: Path, *args: str) -> Path:
+    """Run the worker's `program` on k processes, writing its results to out; out, once every
+    process has succeeded (the test fails with their stderr otherwise)."""
+    result = mpirun(k, program, str(out), *args)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 # ----- a world of one ---------------------------------------------------------------------
 def test_world_of_one_collectives_are_identities():
     dist.init()
@@ -198,10 +206,7 @@ def test_convert_sync_batchnorm_keeps_parameters_and_buffers():
 @needs_mpi
 @pytest.mark.parametrize("k", [2, 3])
 def test_collectives_over_k_processes(tmp_path, k):
-    out = tmp_path / "c.json"
-    result = mpirun(k, "collectives", str(out))
-    assert result.returncode == 0, result.stderr
-    got = json.loads(out.read_text())
+    got = json.loads(run_writing(k, "collectives", tmp_path / "c.json").read_text())
     total = k * (k + 1) / 2
     assert got["size"] == k and got["sum"] == [total] * 3 and got["sum_dtype"] == "float32"
     assert got["max"] == [k - 1.0] and got["broadcast"] == [k - 1.0] * 2
@@ -225,10 +230,7 @@ def test_k_processes_step_as_one_process(tmp_path, k, dtype, tolerance):
     weights: the same weights and running statistics as one process on the whole batch."""
     import mpi_worker
 
-    out = tmp_path / "w.npz"
-    result = mpirun(k, "train", str(out), dtype)
-    assert result.returncode == 0, result.stderr
-    got = numpy.load(out)
+    got = numpy.load(run_writing(k, "train", tmp_path / "w.npz", dtype))
     reference = mpi_worker.reference(dtype)
     assert float(got["spread"]) == 0.0  # every rank holds the same weights
     assert int(got["buckets"]) >= 3
@@ -242,10 +244,7 @@ def test_k_processes_step_as_one_process(tmp_path, k, dtype, tolerance):
 @needs_mpi
 @pytest.mark.parametrize("k", [2, 3])
 def test_evaluation_is_sharded_and_summed_to_the_one_process_figures(tmp_path, k):
-    out = tmp_path / "e.json"
-    result = mpirun(k, "evaluate", str(out))
-    assert result.returncode == 0, result.stderr
-    got = json.loads(out.read_text())
+    got = json.loads(run_writing(k, "evaluate", tmp_path / "e.json").read_text())
     shared, alone = got["shared"], got["alone"]
     assert shared["n"] == alone["n"] == 37
     assert shared["confusion"] == alone["confusion"] and shared["accuracy"] == alone["accuracy"]
@@ -254,10 +253,7 @@ def test_evaluation_is_sharded_and_summed_to_the_one_process_figures(tmp_path, k
 
 @needs_mpi
 def test_no_sync_unused_parameters_and_buffers_over_two_processes(tmp_path):
-    out = tmp_path / "f.json"
-    result = mpirun(2, "features", str(out))
-    assert result.returncode == 0, result.stderr
-    got = json.loads(out.read_text())
+    got = json.loads(run_writing(2, "features", tmp_path / "f.json").read_text())
     assert got["no_sync"] < 1e-14  # accumulated over two micro-batches: the one-process sum
     assert got["unused"] < 1e-14 and got["unused_grad"] == 0.0
     assert got["abandoned"] < 1e-14  # a forward without backward leaves the next step's weighting alone

@@ -89,6 +89,33 @@ default_collate_fn_map: dict[type | tuple[type, ...], Callable] = {
 }
 
 
+def _like_mapping(original: collections.abc.Mapping, values: dict) -> Any:
+    """values in a mapping of original's type: a copy of a mutable one updated, else the type
+    built from values; a plain dict when the type cannot be built so (as torch's)."""
+    try:
+        if isinstance(original, collections.abc.MutableMapping):
+            clone = copy.copy(original)
+            clone.update(values)
+            return clone
+        return type(original)(values)
+    except TypeError:
+        return values
+
+
+def _like_sequence(original: collections.abc.Sequence, values: list) -> Any:
+    """values in a sequence of original's type: a copy of a mutable one with each position
+    set, else the type built from values; a plain list when the type cannot be built so."""
+    try:
+        if isinstance(original, collections.abc.MutableSequence):
+            clone = copy.copy(original)
+            for i, value in enumerate(values):
+                clone[i] = value
+            return clone
+        return type(original)(values)
+    except TypeError:
+        return values
+
+
 def collate(batch: list, *, collate_fn_map: dict[type | tuple[type, ...], Callable] | None = None) -> Any:
     """Collate a list of samples, looking element types up in `collate_fn_map` first and
     recursing into mappings, namedtuples and sequences (see the module docstring)."""
@@ -103,15 +130,8 @@ def collate(batch: list, *, collate_fn_map: dict[type | tuple[type, ...], Callab
             if isinstance(elem, collate_type):
                 return fn(batch, collate_fn_map=collate_fn_map)
     if isinstance(elem, collections.abc.Mapping):
-        collated = {key: collate([d[key] for d in batch], collate_fn_map=collate_fn_map) for key in elem}
-        try:
-            if isinstance(elem, collections.abc.MutableMapping):
-                clone = copy.copy(elem)
-                clone.update(collated)
-                return clone
-            return elem_type(collated)
-        except TypeError:
-            return collated
+        return _like_mapping(elem, {key: collate([d[key] for d in batch], collate_fn_map=collate_fn_map)
+                                    for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
         fields = zip(*batch, strict=False)
         return elem_type(*(collate(list(samples), collate_fn_map=collate_fn_map) for samples in fields))
@@ -124,15 +144,7 @@ def collate(batch: list, *, collate_fn_map: dict[type | tuple[type, ...], Callab
         transposed = [collate(list(samples), collate_fn_map=collate_fn_map) for samples in zip(*batch, strict=True)]
         if isinstance(elem, tuple):
             return transposed  # a list, as torch's (kept for backward compatibility there)
-        try:
-            if isinstance(elem, collections.abc.MutableSequence):
-                clone = copy.copy(elem)
-                for i, value in enumerate(transposed):
-                    clone[i] = value
-                return clone
-            return elem_type(transposed)
-        except TypeError:
-            return transposed
+        return _like_sequence(elem, transposed)
     raise TypeError(_ERROR.format(elem_type))
 
 
@@ -154,30 +166,13 @@ def default_convert(data: Any) -> Any:
             return data
         return Tensor(numpy.asarray(data))
     if isinstance(data, collections.abc.Mapping):
-        converted = {key: default_convert(data[key]) for key in data}
-        try:
-            if isinstance(data, collections.abc.MutableMapping):
-                clone = copy.copy(data)
-                clone.update(converted)
-                return clone
-            return elem_type(converted)
-        except TypeError:
-            return converted
+        return _like_mapping(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
         return elem_type(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, str | bytes):
-        converted_list = [default_convert(d) for d in data]
-        try:
-            if isinstance(data, collections.abc.MutableSequence):
-                clone = copy.copy(data)
-                for i, value in enumerate(converted_list):
-                    clone[i] = value
-                return clone
-            return elem_type(converted_list)
-        except TypeError:
-            return converted_list
+        return _like_sequence(data, [default_convert(d) for d in data])
     return data
 
 

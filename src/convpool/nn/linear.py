@@ -16,6 +16,19 @@ from .module import Module, Parameter
 from .placement import place
 
 
+def _make_parameters(module: Module, weight_shape: tuple[int, ...], bias: bool, device, dtype) -> None:
+    """weight of weight_shape and bias of (weight_shape[0],) (or None) in dtype, filled by
+    module.reset_parameters(), then the module moved to device."""
+    dtype = backend.default_dtype() if dtype is None else numpy.dtype(dtype)
+    module.weight = Parameter(numpy.empty(weight_shape, dtype=dtype))
+    if bias:
+        module.bias = Parameter(numpy.empty(weight_shape[:1], dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
+    place(module, device)
+
+
 class Identity(Module):
     """Returns its input; arguments are accepted and ignored (a placeholder, as in torch)."""
 
@@ -36,14 +49,7 @@ class Linear(Module):
                 raise ValueError(f"Linear: {name} must be a non-negative int, got {value!r}")
         self.in_features = in_features
         self.out_features = out_features
-        dtype = backend.default_dtype() if dtype is None else numpy.dtype(dtype)
-        self.weight = Parameter(numpy.empty((out_features, in_features), dtype=dtype))
-        if bias:
-            self.bias = Parameter(numpy.empty((out_features,), dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-        place(self, device)
+        _make_parameters(self, (out_features, in_features), bias, device, dtype)
 
     def reset_parameters(self) -> None:
         """PyTorch's default: weight ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)),
@@ -79,14 +85,7 @@ class Bilinear(Module):
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
-        dtype = backend.default_dtype() if dtype is None else numpy.dtype(dtype)
-        self.weight = Parameter(numpy.empty((out_features, in1_features, in2_features), dtype=dtype))
-        if bias:
-            self.bias = Parameter(numpy.empty((out_features,), dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-        place(self, device)
+        _make_parameters(self, (out_features, in1_features, in2_features), bias, device, dtype)
 
     def reset_parameters(self) -> None:
         bound = 1 / math.sqrt(self.in1_features)

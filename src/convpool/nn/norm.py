@@ -28,6 +28,13 @@ def _dtype(dtype) -> numpy.dtype:
     return backend.default_dtype() if dtype is None else numpy.dtype(dtype)
 
 
+def _shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
+    """normalized_shape as a tuple of ints (an int n is (n,))."""
+    if isinstance(normalized_shape, numbers.Integral):
+        return (int(normalized_shape),)
+    return tuple(int(n) for n in normalized_shape)
+
+
 def _affine(module: Module, shape: tuple[int, ...], affine: bool, bias: bool, dtype: numpy.dtype) -> None:
     """Register the scale (weight) and shift (bias) every norm layer shares, or None for each."""
     module.register_parameter("weight", Parameter(numpy.empty(shape, dtype=dtype)) if affine else None)
@@ -42,16 +49,15 @@ def _reset_affine(module: Module) -> None:
         init.zeros_(module.bias)
 
 
-class _BatchNorm(Module):
-    _dims: tuple[int, ...] = ()
+class _NormBase(Module):
+    """What batch and instance norm share: num_features, the affine weight and bias, and the
+    running statistics buffers (None unless track_running_stats), as PyTorch's _NormBase."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:
+    def __init__(self, num_features: int, eps: float, momentum: float | None, affine: bool,
+                 track_running_stats: bool, device, dtype, bias: bool) -> None:
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
-        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)):
-            raise TypeError(f"{type(self).__name__}: momentum must be a float or None, got {momentum!r}")
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
@@ -81,6 +87,16 @@ class _BatchNorm(Module):
         """Running statistics reset; weight = 1, bias = 0."""
         self.reset_running_stats()
         _reset_affine(self)
+
+
+class _BatchNorm(_NormBase):
+    _dims: tuple[int, ...] = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias)
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)):
+            raise TypeError(f"{type(self).__name__}: momentum must be a float or None, got {momentum!r}")
 
     def _check_input_dim(self, ndim: int) -> None:
         if ndim not in self._dims:
@@ -128,9 +144,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (int(normalized_shape),)
-        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.normalized_shape = _shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = _dtype(dtype)
@@ -179,7 +193,7 @@ class GroupNorm(Module):
                 f"bias={self.bias is not None}")
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     """Per-sample, per-channel normalisation over the spatial dims. PyTorch's defaults:
     affine=False, track_running_stats=False; with running stats tracked, eval mode uses them."""
 
@@ -187,26 +201,7 @@ class _InstanceNorm(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
                  track_running_stats: bool = False, device=None, dtype=None, *, bias: bool = True) -> None:
-        super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features <= 0:
-            raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.affine = affine
-        self.track_running_stats = track_running_stats
-        dtype = _dtype(dtype)
-        _affine(self, (num_features,), affine, bias, dtype)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(numpy.zeros((num_features,), dtype=dtype)))
-            self.register_buffer("running_var", Tensor(numpy.ones((num_features,), dtype=dtype)))
-            self.register_buffer("num_batches_tracked", Tensor(numpy.array(0, dtype=numpy.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
-        _reset_affine(self)
-        place(self, device)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias)
 
     def forward(self, input: Tensor) -> Tensor:
         nd = self._nd
@@ -272,9 +267,7 @@ class RMSNorm(Module):
     def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None,
                  elementwise_affine: bool = True, device=None, dtype=None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (int(normalized_shape),)
-        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.normalized_shape = _shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = _dtype(dtype)

@@ -57,10 +57,7 @@ def _alpha_dropout(input: Tensor, p: float, training: bool, mask_shape: tuple[in
     """PyTorch's form:
     y = a (x keep + alpha' (1 - keep)) - a alpha' p with alpha' = -1.7580993408473766 and
     a = ((1 - p)(1 + p alpha'^2))^(-1/2); the gradient is a * keep. p = 1 gives zeros."""
-    _check_p(p, op)
-    if input.dtype.kind != "f":
-        raise TypeError(f"{op}: input must be floating point (float32 or float64), got {input.dtype}")
-    if not training or p == 0:
+    if not _applies(input, p, training, op):
         return input
     xp = array_module(input.data)
     if p == 1:
@@ -79,6 +76,14 @@ def _check_p(p, op: str) -> None:
         raise ValueError(f"{op}: dropout probability p has to be between 0 and 1, got p={p!r}")
 
 
+def _applies(input: Tensor, p: float, training: bool, op: str) -> bool:
+    """Check p and input's dtype; whether dropout changes anything (training with p > 0)."""
+    _check_p(p, op)
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: input must be floating point (float32 or float64), got {input.dtype}")
+    return bool(training) and p != 0
+
+
 def _channel_mask_shape(input: Tensor, spatial: int, op: str) -> tuple[int, ...]:
     """(N, C, 1, ...) for batched input, (C, 1, ...) for unbatched: one draw per channel."""
     if input.ndim not in (spatial + 1, spatial + 2):
@@ -89,10 +94,7 @@ def _channel_mask_shape(input: Tensor, spatial: int, op: str) -> tuple[int, ...]
 
 
 def _dropout(input: Tensor, p: float, training: bool, mask_shape: tuple[int, ...], op: str) -> Tensor:
-    _check_p(p, op)
-    if input.dtype.kind != "f":
-        raise TypeError(f"{op}: input must be floating point (float32 or float64), got {input.dtype}")
-    if not training or p == 0:
+    if not _applies(input, p, training, op):
         return input
     xp = array_module(input.data)
     if p == 1:

@@ -13,10 +13,8 @@ Both buffers start at zero; the arithmetic follows torch's single-tensor CPU pat
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from ..backend import array_module
 from .optimizer import Optimizer, ParamsT, _check_number, _check_torch_flags
 
 
@@ -40,36 +38,21 @@ class Adadelta(Optimizer):
         _check_number("Adadelta", "eps", hyper["eps"], lambda v: v >= 0, ">= 0")
         _check_number("Adadelta", "weight_decay", hyper["weight_decay"], lambda v: v >= 0, ">= 0")
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns closure()'s loss if given."""
-        loss = self._evaluate(closure)
-        for group in self.param_groups:
-            lr, rho, eps = group["lr"], group["rho"], group["eps"]
-            weight_decay, maximize = group["weight_decay"], group["maximize"]
-            for p in group["params"]:
-                g = self._grad_of(p, "Adadelta")
-                if g is None:
-                    continue
-                xp = array_module(p.data)
-                data = self._writable_data(p)
-                state = self.state.setdefault(p, {})
-                if not state:
-                    state["step"] = 0
-                    state["square_avg"] = xp.zeros_like(data)
-                    state["acc_delta"] = xp.zeros_like(data)
-                state["step"] += 1
-                if maximize:
-                    g = -g
-                if weight_decay != 0:
-                    g = g + weight_decay * data
-                square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-                square_avg *= rho
-                square_avg += (1 - rho) * g * g
-                std = xp.sqrt(square_avg + eps)
-                delta = xp.sqrt(acc_delta + eps)
-                delta /= std
-                delta *= g
-                acc_delta *= rho
-                acc_delta += (1 - rho) * delta * delta
-                data += -lr * delta
-        return loss
+    def _update(self, group: dict[str, Any], p, g, data, xp) -> None:
+        lr, rho, eps = group["lr"], group["rho"], group["eps"]
+        state = self.state.setdefault(p, {})
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(data)
+            state["acc_delta"] = xp.zeros_like(data)
+        state["step"] += 1
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg *= rho
+        square_avg += (1 - rho) * g * g
+        std = xp.sqrt(square_avg + eps)
+        delta = xp.sqrt(acc_delta + eps)
+        delta /= std
+        delta *= g
+        acc_delta *= rho
+        acc_delta += (1 - rho) * delta * delta
+        data += -lr * delta

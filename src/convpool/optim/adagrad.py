@@ -13,7 +13,6 @@ so a state dict taken before the first step already holds it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..backend import array_module
@@ -52,29 +51,13 @@ class Adagrad(Optimizer):
             state["sum"] = xp.full_like(p.data, self.defaults["initial_accumulator_value"])
         return state
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns closure()'s loss if given."""
-        loss = self._evaluate(closure)
-        for group in self.param_groups:
-            lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
-            weight_decay, maximize = group["weight_decay"], group["maximize"]
-            for p in group["params"]:
-                g = self._grad_of(p, "Adagrad")
-                if g is None:
-                    continue
-                xp = array_module(p.data)
-                data = self._writable_data(p)
-                state = self._init_state(p)
-                state["step"] += 1
-                step = float(state["step"])
-                if maximize:
-                    g = -g
-                if weight_decay != 0:
-                    g = g + weight_decay * data
-                clr = lr / (1 + (step - 1) * lr_decay)
-                state_sum = state["sum"]
-                state_sum += 1 * g * g
-                std = xp.sqrt(state_sum)
-                std += eps
-                data += (-clr * g) / std  # torch: addcdiv_ is self + (value * t1) / t2
-        return loss
+    def _update(self, group: dict[str, Any], p, g, data, xp) -> None:
+        state = self._init_state(p)
+        state["step"] += 1
+        step = float(state["step"])
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        state_sum = state["sum"]
+        state_sum += 1 * g * g
+        std = xp.sqrt(state_sum)
+        std += group["eps"]
+        data += (-clr * g) / std  # torch: addcdiv_ is self + (value * t1) / t2

@@ -17,17 +17,13 @@ parameters keep float32 buffers and stay float32.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from ..backend import array_module
-from .optimizer import Optimizer, ParamsT, _check_number
+from .optimizer import Optimizer, ParamsT, _check_number, _lerp_
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), optionally AMSGrad, as torch.optim.Adam."""
-
-    _decoupled_weight_decay = False
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
@@ -50,65 +46,45 @@ class Adam(Optimizer):
         if isinstance(betas, list):
             hyper["betas"] = tuple(betas)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns closure()'s loss if given."""
-        loss = self._evaluate(closure)
-        decoupled = self._decoupled_weight_decay
-        for group in self.param_groups:
-            lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
-            beta1, beta2 = group["betas"]
-            amsgrad, maximize = group["amsgrad"], group["maximize"]
-            for p in group["params"]:
-                g = self._grad_of(p, type(self).__name__)
-                if g is None:
-                    continue
-                xp = array_module(p.data)
-                data = self._writable_data(p)
-                state = self.state.setdefault(p, {})
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = xp.zeros_like(data)
-                    state["exp_avg_sq"] = xp.zeros_like(data)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = xp.zeros_like(data)
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                state["step"] += 1
-                step = float(state["step"])
+    def _update(self, group: dict[str, Any], p, g, data, xp) -> None:
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        amsgrad = group["amsgrad"]
+        state = self.state.setdefault(p, {})
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(data)
+            state["exp_avg_sq"] = xp.zeros_like(data)
+            if amsgrad:
+                state["max_exp_avg_sq"] = xp.zeros_like(data)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        state["step"] += 1
+        step = float(state["step"])
 
-                if maximize:
-                    g = -g
-                if weight_decay != 0:
-                    if decoupled:
-                        data *= 1 - lr * weight_decay
-                    else:
-                        g = g + weight_decay * data
+        if self._decoupled_weight_decay and weight_decay != 0:
+            data *= 1 - lr * weight_decay  # the L2 form (Adam) is already in g
 
-                weight = 1 - beta1  # torch: exp_avg.lerp_(g, 1 - beta1)
-                if abs(weight) < 0.5:
-                    exp_avg += weight * (g - exp_avg)
-                else:
-                    exp_avg[...] = g - (g - exp_avg) * (1 - weight)
-                exp_avg_sq *= beta2
-                exp_avg_sq += (1 - beta2) * g * g
+        _lerp_(exp_avg, g, 1 - beta1)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * g * g
 
-                bias_correction1 = 1 - beta1**step
-                bias_correction2 = 1 - beta2**step
-                step_size = lr / bias_correction1
-                bias_correction2_sqrt = bias_correction2**0.5
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2**0.5
 
-                if amsgrad:
-                    max_exp_avg_sq = state.get("max_exp_avg_sq")
-                    if max_exp_avg_sq is None:  # amsgrad switched on after some steps
-                        max_exp_avg_sq = state["max_exp_avg_sq"] = xp.zeros_like(data)
-                    xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-                    denom = xp.sqrt(max_exp_avg_sq) / bias_correction2_sqrt
-                else:
-                    denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt
-                denom += eps
-                update = -step_size * exp_avg
-                update /= denom
-                data += update
-        return loss
+        if amsgrad:
+            max_exp_avg_sq = state.get("max_exp_avg_sq")
+            if max_exp_avg_sq is None:  # amsgrad switched on after some steps
+                max_exp_avg_sq = state["max_exp_avg_sq"] = xp.zeros_like(data)
+            xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+            denom = xp.sqrt(max_exp_avg_sq) / bias_correction2_sqrt
+        else:
+            denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt
+        denom += eps
+        update = -step_size * exp_avg
+        update /= denom
+        data += update
 
 
 class AdamW(Adam):

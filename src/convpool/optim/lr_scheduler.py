@@ -330,7 +330,26 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
-class SequentialLR(LRScheduler):
+class _SchedulerOfSchedulers(LRScheduler):
+    """A scheduler that drives others (`self._schedulers`): its state dict nests theirs."""
+
+    _schedulers: list[LRScheduler]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Own state plus each inner scheduler's, as plain JSON data."""
+        state = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore own and inner schedulers' states from `state_dict()`."""
+        inner = state_dict["_schedulers"]
+        self.__dict__.update({k: copy.deepcopy(v) for k, v in state_dict.items() if k != "_schedulers"})
+        for scheduler, state in zip(self._schedulers, inner, strict=True):
+            scheduler.load_state_dict(state)
+
+
+class SequentialLR(_SchedulerOfSchedulers):
     """Run schedulers one after another, switching at the milestones (e.g. LinearLR warm-up for
     the first steps, then CosineAnnealingLR). Each scheduler restarts from its step 0 at its
     milestone, as in torch."""
@@ -378,19 +397,6 @@ class SequentialLR(LRScheduler):
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
-
-    def state_dict(self) -> dict[str, Any]:
-        """Own state plus each inner scheduler's, as plain JSON data."""
-        state = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore own and inner schedulers' states from `state_dict()`."""
-        inner = state_dict["_schedulers"]
-        self.__dict__.update({k: copy.deepcopy(v) for k, v in state_dict.items() if k != "_schedulers"})
-        for scheduler, state in zip(self._schedulers, inner, strict=True):
-            scheduler.load_state_dict(state)
 
 
 def _non_negative_int(owner: str, name: str, value: object) -> int:
@@ -553,7 +559,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._last_lr = self._current_lrs()
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_SchedulerOfSchedulers):
     """Step several schedulers of one optimizer together, each applying its change to the
     rate the previous one left (e.g. ExponentialLR decay under a ConstantLR-style warm-up),
     as torch.optim.lr_scheduler.ChainedScheduler."""
@@ -582,19 +588,6 @@ class ChainedScheduler(LRScheduler):
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = self._current_lrs()
-
-    def state_dict(self) -> dict[str, Any]:
-        """Own state plus each inner scheduler's, as plain JSON data."""
-        state = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore own and inner schedulers' states from `state_dict()`."""
-        inner = state_dict["_schedulers"]
-        self.__dict__.update({k: copy.deepcopy(v) for k, v in state_dict.items() if k != "_schedulers"})
-        for scheduler, state in zip(self._schedulers, inner, strict=True):
-            scheduler.load_state_dict(state)
 
 
 class ReduceLROnPlateau(LRScheduler):

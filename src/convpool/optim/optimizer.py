@@ -2,8 +2,8 @@
 
 Shaped like `torch.optim.Optimizer`: `param_groups` is a list of dicts, each with a
 `"params"` list and its hyper-parameters (`optimizer.param_groups[0]["lr"]`); `state` maps a
-parameter to its buffers. Subclasses implement `step()`, reading `p.grad` and updating
-`p.data` in place, outside the autograd graph.
+parameter to its buffers. `step()` walks every parameter that has a gradient and hands it to
+the subclass's `_update()`, which changes `p.data` in place, outside the autograd graph.
 
 State dict format (what `state_dict()` returns and `load_state_dict()` takes)::
 
@@ -69,9 +69,32 @@ class Optimizer:
     def _validate(cls, hyper: dict[str, Any]) -> None:
         """Raise ValueError naming the argument and its value if a hyper-parameter is invalid."""
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns closure()'s loss if given."""
+    def _update(self, group: dict[str, Any], p: Tensor, g: Any, data: Any, xp: Any) -> None:
+        """Update one parameter in place: `data` is p's writable array, `g` its gradient
+        (negated when the group maximizes, with the L2 weight decay added unless the
+        subclass decouples it), `xp` their array module."""
         raise NotImplementedError
+
+    _decoupled_weight_decay = False  # True: _update applies weight_decay itself (AdamW)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every parameter that has a gradient; returns closure()'s loss if given."""
+        loss = self._evaluate(closure)
+        name = type(self).__name__
+        for group in self.param_groups:
+            maximize, weight_decay = group.get("maximize", False), group.get("weight_decay", 0)
+            l2 = weight_decay != 0 and not self._decoupled_weight_decay
+            for p in group["params"]:
+                g = self._grad_of(p, name)
+                if g is None:
+                    continue
+                data = self._writable_data(p)
+                if maximize:
+                    g = -g
+                if l2:
+                    g = g + weight_decay * data
+                self._update(group, p, g, data, array_module(data))
+        return loss
 
     # ----- groups -------------------------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:

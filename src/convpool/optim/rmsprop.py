@@ -15,10 +15,8 @@ path operation by operation, so float64 results agree to rounding.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from ..backend import array_module
 from .optimizer import Optimizer, ParamsT, _check_number, _check_torch_flags, _lerp_
 
 
@@ -41,47 +39,32 @@ class RMSprop(Optimizer):
         for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
             _check_number("RMSprop", name, hyper[name], lambda v: v >= 0, ">= 0")
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns closure()'s loss if given."""
-        loss = self._evaluate(closure)
-        for group in self.param_groups:
-            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-            weight_decay, momentum = group["weight_decay"], group["momentum"]
-            centered, maximize = group["centered"], group["maximize"]
-            for p in group["params"]:
-                g = self._grad_of(p, "RMSprop")
-                if g is None:
-                    continue
-                xp = array_module(p.data)
-                data = self._writable_data(p)
-                state = self.state.setdefault(p, {})
-                if not state:
-                    state["step"] = 0
-                    state["square_avg"] = xp.zeros_like(data)
-                    if momentum > 0:
-                        state["momentum_buffer"] = xp.zeros_like(data)
-                    if centered:
-                        state["grad_avg"] = xp.zeros_like(data)
-                state["step"] += 1
-                if maximize:
-                    g = -g
-                if weight_decay != 0:
-                    g = g + weight_decay * data
-                square_avg = state["square_avg"]
-                square_avg *= alpha
-                square_avg += (1 - alpha) * g * g
-                if centered:
-                    grad_avg = state.setdefault("grad_avg", xp.zeros_like(data))
-                    _lerp_(grad_avg, g, 1 - alpha)
-                    avg = xp.sqrt(square_avg + -1 * grad_avg * grad_avg)
-                else:
-                    avg = xp.sqrt(square_avg)
-                avg += eps
-                if momentum > 0:
-                    buf = state.setdefault("momentum_buffer", xp.zeros_like(data))
-                    buf *= momentum
-                    buf += g / avg
-                    data += -lr * buf
-                else:
-                    data += (-lr * g) / avg  # torch: addcdiv_ is self + (value * t1) / t2
-        return loss
+    def _update(self, group: dict[str, Any], p, g, data, xp) -> None:
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        momentum, centered = group["momentum"], group["centered"]
+        state = self.state.setdefault(p, {})
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(data)
+            if momentum > 0:
+                state["momentum_buffer"] = xp.zeros_like(data)
+            if centered:
+                state["grad_avg"] = xp.zeros_like(data)
+        state["step"] += 1
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * g * g
+        if centered:
+            grad_avg = state.setdefault("grad_avg", xp.zeros_like(data))
+            _lerp_(grad_avg, g, 1 - alpha)
+            avg = xp.sqrt(square_avg + -1 * grad_avg * grad_avg)
+        else:
+            avg = xp.sqrt(square_avg)
+        avg += eps
+        if momentum > 0:
+            buf = state.setdefault("momentum_buffer", xp.zeros_like(data))
+            buf *= momentum
+            buf += g / avg
+            data += -lr * buf
+        else:
+            data += (-lr * g) / avg  # torch: addcdiv_ is self + (value * t1) / t2

@@ -11,10 +11,8 @@ For each parameter p with gradient g (negated when maximize):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from ..backend import array_module
 from .optimizer import Optimizer, ParamsT, _check_number
 
 
@@ -39,30 +37,15 @@ class SGD(Optimizer):
                 f"got momentum={hyper['momentum']!r}, dampening={hyper['dampening']!r}"
             )
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns closure()'s loss if given."""
-        loss = self._evaluate(closure)
-        for group in self.param_groups:
-            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-            weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
-            for p in group["params"]:
-                g = self._grad_of(p, "SGD")
-                if g is None:
-                    continue
-                xp = array_module(p.data)
-                data = self._writable_data(p)
-                if maximize:
-                    g = -g
-                if weight_decay != 0:
-                    g = g + weight_decay * data
-                if momentum != 0:
-                    state = self.state.setdefault(p, {})
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = xp.array(g, copy=True)
-                    else:
-                        buf *= momentum
-                        buf += (1 - dampening) * g
-                    g = g + momentum * buf if nesterov else buf
-                data -= lr * g
-        return loss
+    def _update(self, group: dict[str, Any], p, g, data, xp) -> None:
+        momentum, dampening, nesterov = group["momentum"], group["dampening"], group["nesterov"]
+        if momentum != 0:
+            state = self.state.setdefault(p, {})
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = xp.array(g, copy=True)
+            else:
+                buf *= momentum
+                buf += (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        data -= group["lr"] * g
