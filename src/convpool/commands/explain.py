@@ -44,26 +44,24 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.input)
     workflow.check_input_file(args.input, "an image or .wav file")
     model, config = workflow.resolve_checkpoint(args.checkpoint, args.device)
-    kind = config.kind
-    sound = source.suffix.lower() == ".wav"
-    if kind == "image" and sound:
-        raise ValueError(f"{args.input}: a sound, but {args.checkpoint} reads images (a .wav needs a network "
+    kind = workflow.kind_of(config)
+    if not kind.accepts_file(args.input):
+        raise ValueError(f"{args.input}: {args.checkpoint} reads sound (.wav files)" if kind.sound else
+                         f"{args.input}: a sound, but {args.checkpoint} reads images (a .wav needs a network "
                          "trained on sound, such as audio-cnn2d)")
-    if kind != "image" and not sound:
-        raise ValueError(f"{args.input}: {args.checkpoint} reads sound (.wav files)")
-    if kind == "waveform":
+    if kind.name == "waveform":
         raise ValueError(f"{args.checkpoint} reads the raw waveform with 1-D convolutions, and explain draws 2-D "
                          "maps: explain a network that reads spectrograms (audio-cnn2d) or images")
-    if kind == "spectrogram":
+    if not kind.sound and (config.mean is None or config.std is None):
+        raise ValueError(f"{args.checkpoint}: its config has no mean and std (the input normalisation)")
+    if kind.sound:  # explain draws the spectrogram itself, and normalises the image itself
         image, notes = workflow.read_sound(args.input, dict(config.input))
     else:
-        if config.mean is None or config.std is None:
-            raise ValueError(f"{args.checkpoint}: its config has no mean and std (the input normalisation)")
         image, notes = workflow.read_image(args.input, config.in_channels, config.image_size)
     result = explain.explain(model, config, image, notes)
     told = "; ".join(filter(None, [notes, "scored on the input alone (saliency and Grad-CAM need one input; "
                                           "predict scores a --tta network on mirrored copies too)"
-                                   if config.tta and kind == "image" else ""]))
+                                   if config.tta and not kind.sound else ""]))
     print(f"{args.input}" + (f" ({told})" if told else ""))
     for rank, (name, probability) in enumerate(result.top(), 1):
         print(f"  {rank}. {name:<14} {probability:.4f}")
