@@ -56,6 +56,7 @@ def cases():
     conv("conv2d 128-128 @3", (256, 128, 3, 3), (128, 128, 3, 3), padding=1)
     conv("conv1d 1-32 k80 s4", (64, 1, 8000), (32, 1, 80), stride=4)
     conv("conv1d 32-64 k3", (64, 32, 1981), (64, 32, 3), padding=1)
+    conv("conv1d 32-64 k3 s2", (64, 32, 1981), (64, 32, 3), padding=1, stride=2)
     conv("depthwise 3x3 64ch @32", (128, 64, 32, 32), (64, 1, 3, 3), padding=1, groups=64)
 
     def transposed(name, x_shape, w_shape, **kwargs):
