@@ -204,6 +204,32 @@ def test_path_backward_twice_and_only_the_needed_gradients(name):
         assert x.grad is None and w.grad is not None
 
 
+@pytest.mark.parametrize("name, stride, grads", [("per_sample_1d", 2, (0, 1, 2)), ("single_channel", 3, (0, 2))])
+def test_per_sample_paths_share_the_batch_over_threads(name, stride, grads):
+    """A batch large enough to be split over threads: the same output and gradients with one
+    thread, with three, and on the window-matrix path."""
+    rng = numpy.random.default_rng(17)
+    channels = 4 if name == "per_sample_1d" else 1
+    data = [rng.standard_normal((9, channels, 2000)), rng.standard_normal((5, channels, 3)), rng.standard_normal(5)]
+    gy = None
+    results = []
+    threads = convpool.backend.num_threads()
+    try:
+        for path, n in ((name, 1), (name, 3), ("window_matrix", 1)):
+            convpool.backend.set_num_threads(n)
+            tensors = [convpool.tensor(a, requires_grad=i in grads) for i, a in enumerate(data)]
+            with conv_paths.forced(path):
+                y = conv1d(*tensors, stride=stride, padding=1)
+            gy = rng.standard_normal(y.shape) if gy is None else gy
+            y.backward(convpool.tensor(gy))
+            results.append([y.detach().numpy()] + [tensors[i].grad.numpy() for i in grads])
+    finally:
+        convpool.backend.set_num_threads(threads)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            numpy.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
 # ----- the generic paths on another array module ----------------------------------------------
 class DeviceArray(numpy.ndarray):
     """A stand-in device array: NumPy's memory under its own type, so a result that comes back

@@ -5,7 +5,8 @@ the core's cache between the copy and the product.
   is small, so W @ cols writes straight into y[n] in (O, L) layout: no large buffer, no
   transposes; backward likewise takes gy[n] as it lies. Measured on 32 -> 64 channels, k3,
   1981 samples: about 1.5x faster than one large window matrix; for 2-D and 3-D convs the
-  large product wins, so only 1-D takes this path.
+  large product wins, so only 1-D takes this path. The samples are shared out over the
+  threads, each product on one BLAS thread (the weight gradient summed per thread).
 - **one input channel, no weight gradient** (`single_channel`: raw audio, grey images at
   inference): each sample's windows copied as rows (out, K) into one buffer and multiplied by
   W^T, about twice as fast as one large window matrix for a long kernel (a learned filterbank
@@ -37,11 +38,16 @@ def forward_1d(x_pad, w, g: Geometry, bias=None):
     view = windows(x_pad, g.kernel, g.stride, g.dilation, g.out)  # (N, C, L, K)
     w_mat = w.reshape(w.shape[0], -1)
     y = xp.empty((x_pad.shape[0], w.shape[0], g.out[0]), dtype=x_pad.dtype)
-    cols = xp.empty((x_pad.shape[1], w.shape[2], g.out[0]), dtype=x_pad.dtype)
-    for n in range(x_pad.shape[0]):
-        xp.matmul(w_mat, _sample_cols(view, n, cols), out=y[n])
-        if bias is not None:
-            y[n] += bias[:, None]
+
+    def part(start: int, stop: int) -> None:  # a share of the samples, each thread its own buffer
+        cols = xp.empty((x_pad.shape[1], w.shape[2], g.out[0]), dtype=x_pad.dtype)
+        for n in range(start, stop):
+            xp.matmul(w_mat, _sample_cols(view, n, cols), out=y[n])
+            if bias is not None:
+                y[n] += bias[:, None]
+
+    parallel_for(y.shape[0], part, min_size=1, elements=y.size * g.channels * g.taps, single_thread_blas=True,
+                 like=x_pad)
     return y
 
 
@@ -53,21 +59,28 @@ def backward_1d(gy, w, g: Geometry, x_pad, need_input: bool, need_weight: bool):
     length = gy.shape[2]
     w_mat = w.reshape(n_out, -1)
     gx = xp.zeros(g.padded_shape, dtype=gy.dtype) if need_input else None
-    gw_t = xp.zeros((channels * kernel, n_out), dtype=gy.dtype) if need_weight else None  # (C*K, O): see weight_grad
     view = windows(x_pad, (kernel,), stride, dilation, (length,)) if need_weight else None
-    cols = xp.empty((channels, kernel, length), dtype=gy.dtype)
-    gcols = xp.empty((channels * kernel, length), dtype=gy.dtype)
     reach = (length - 1) * stride[0] + 1
-    for n in range(gy.shape[0]):
-        if need_weight:
-            gw_t += _sample_cols(view, n, cols) @ gy[n].T
-        if need_input:
-            xp.matmul(w_mat.T, gy[n], out=gcols)
-            per_tap = gcols.reshape(channels, kernel, length)
-            for k in range(kernel):
-                start = k * dilation[0]
-                gx[n, :, start:start + reach:stride[0]] += per_tap[:, k]
-    return gx, (gw_t.T.reshape(w.shape) if need_weight else None)
+    partial_gw = {}
+
+    def part(first: int, stop: int) -> None:  # a share of the samples; the weight gradient per thread
+        gw_t = xp.zeros((channels * kernel, n_out), dtype=gy.dtype) if need_weight else None  # see weight_grad
+        cols = xp.empty((channels, kernel, length), dtype=gy.dtype)
+        gcols = xp.empty((channels * kernel, length), dtype=gy.dtype)
+        for n in range(first, stop):
+            if need_weight:
+                gw_t += _sample_cols(view, n, cols) @ gy[n].T
+            if need_input:
+                xp.matmul(w_mat.T, gy[n], out=gcols)
+                per_tap = gcols.reshape(channels, kernel, length)
+                for k in range(kernel):
+                    start = k * dilation[0]
+                    gx[n, :, start:start + reach:stride[0]] += per_tap[:, k]
+        partial_gw[first] = gw_t
+
+    parallel_for(gy.shape[0], part, min_size=1, elements=gy.size * channels * kernel, single_thread_blas=True,
+                 like=gy)
+    return gx, (sum(partial_gw.values()).T.reshape(w.shape) if need_weight else None)
 
 
 class PerSample1d(Path):
