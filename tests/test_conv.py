@@ -595,3 +595,25 @@ def test_single_channel_inference_path_equals_the_training_path(nd, shape, kerne
         expected = getattr(TF, TORCH_CONV[nd])(torch.tensor(x), torch.tensor(w), torch.tensor(b), stride, padding,
                                                 dilation)
         numpy.testing.assert_allclose(fast.numpy(), expected.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("budget_bytes", [256 * 2**10, 64 * 2**10])
+def test_the_budget_bounds_the_window_buffer_beyond_the_padded_copy_and_the_output(budget, budget_bytes):
+    """What set_memory_budget promises, measured: a window-matrix convolution's peak is its
+    padded input copy plus its output plus at most one budget of window buffer (the whole
+    window matrix here would be 4.5 MiB)."""
+    import tracemalloc
+
+    rng = numpy.random.default_rng(0)
+    x, w = convpool.tensor(rng.standard_normal((2, 8, 64, 64))), convpool.tensor(rng.standard_normal((8, 8, 3, 3)))
+    budget(budget_bytes)
+    with convpool.no_grad():
+        conv2d(x, w, padding=1)  # warm: first-call allocations are not the convolution's
+        tracemalloc.start()
+        try:
+            y = conv2d(x, w, padding=1)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    padded_copy = 2 * 8 * 66 * 66 * 8
+    assert peak <= padded_copy + y.data.nbytes + budget_bytes + 64 * 2**10, peak

@@ -368,12 +368,22 @@ def set_rng_state(state: dict) -> None:
 
 
 def memory_budget() -> int:
-    """Bytes one conv or pooling call may use for its window buffer (default 512 MiB)."""
+    """Bytes of window buffer one convolution may hold (default 512 MiB); see set_memory_budget."""
     return _memory_budget
 
 
 def set_memory_budget(nbytes: int) -> None:
-    """Change the window-buffer budget; large inputs are then processed in chunks."""
+    """Bound the window buffers a convolution builds to `nbytes`.
+
+    Exactly what it bounds: the window matrix of the window-matrix path, built in chunks
+    (over the batch, then over output rows) of at most nbytes each, one chunk alive at a time;
+    and the per-thread window buffers of the grid, batch-last and per-sample paths, all
+    threads together (a path whose buffers would not fit is not taken). What it does not
+    bound: the padded copy of the input, the output, the gradients and what forward keeps for
+    backward, each the size of an input or output array. So a smaller budget can move a
+    convolution from a cache-sized path to the chunked window-matrix path, whose padded copy
+    is not counted, and the whole call's extra memory is not monotonic in the budget; the
+    window buffer always is (tests/test_conv.py measures it)."""
     global _memory_budget
     if not isinstance(nbytes, int | numpy.integer) or nbytes <= 0:
         raise ValueError(f"set_memory_budget: nbytes must be a positive int, got {nbytes!r}")
