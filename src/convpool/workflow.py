@@ -125,7 +125,8 @@ def train_command(args) -> int:
     else:
         train_set, val_set = train_full, None
     train_indices = getattr(train_set, "indices", numpy.arange(len(train_full)))
-    mean, std = channel_stats(train_full.images, train_indices)
+    # K processes: rank 0 alone reads every training image for the statistics; the others are sent them
+    mean, std = broadcast_object(channel_stats(train_full.images, train_indices) if is_main() else None)
     channels, height = train_full.images.shape[1], train_full.images.shape[2]
     kind.check_shape(train_full)
     classes = list(train_full.classes or range(int(dataset_labels(train_full).max()) + 1))

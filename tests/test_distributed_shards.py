@@ -1,0 +1,54 @@
+"""Each of K processes reads only its shard: `convpool train` under mpiexec on raw (mapped)
+IDX files, with every gather of rows recorded per rank (tests/mpi_shard_worker.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+from test_distributed import MPIEXEC, needs_mpi
+
+from convpool.data import ArrayDataset, DataLoader, write_idx
+
+pytestmark = needs_mpi
+WORKER = Path(__file__).with_name("mpi_shard_worker.py")
+TRAIN, TEST, BATCH, SEED = 70, 22, 16, 5
+
+
+def test_two_processes_read_disjoint_rows_that_make_up_each_batch(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = numpy.random.default_rng(0)
+    for prefix, n in (("train", TRAIN), ("t10k", TEST)):
+        write_idx(data / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 8, 8)).astype(numpy.uint8))
+        write_idx(data / f"{prefix}-labels-idx1-ubyte", (numpy.arange(n) % 3).astype(numpy.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    run = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(WORKER), str(out), "--data", str(data),
+                          "--model", "article-cnn", "--epochs", "1", "--batch-size", str(BATCH), "--val-split", "0",
+                          "--seed", str(SEED), "--no-progress", "--out", str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    ranks = [json.loads((out / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert [r["code"] for r in ranks] == [0, 0]
+    assert all(r["mapped"] == {"train": True, "test": True} for r in ranks)
+    # the training statistics: read by rank 0 alone, sent to rank 1
+    assert [r["stats_calls"] for r in ranks] == [1, 0]
+    # training: batch b of the one-process epoch, split between the ranks, each row read by one
+    order = DataLoader(ArrayDataset(numpy.zeros((TRAIN, 1, 8, 8)), numpy.zeros(TRAIN, numpy.int64)),
+                       batch_size=BATCH, shuffle=True, drop_last=True, seed=SEED).order(0)
+    batches = [order[b * BATCH:(b + 1) * BATCH] for b in range(TRAIN // BATCH)]
+    reads = [r["reads"]["train"] for r in ranks]
+    assert [len(r) for r in reads] == [len(batches)] * 2
+    for b, rows in enumerate(batches):
+        first, second = set(reads[0][b]), set(reads[1][b])
+        assert not first & second, f"batch {b}: rows {sorted(first & second)} read by both ranks"
+        assert first | second == set(rows.tolist())
+        assert len(reads[0][b]) == len(reads[1][b]) == BATCH // 2
+    # the test split: scored in two parts, every image once
+    tests = [sum(r["reads"]["test"], []) for r in ranks]
+    assert not set(tests[0]) & set(tests[1])
+    assert sorted(tests[0] + tests[1]) == list(range(TEST))
