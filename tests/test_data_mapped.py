@@ -74,6 +74,20 @@ def test_idx_folder_source_maps_its_images_and_reads_its_labels(tmp_path):
     numpy.testing.assert_array_equal(dataset.labels, labels)
 
 
+def test_idx_folder_prefers_the_raw_file_to_its_gzip(tmp_path):
+    images = numpy.random.default_rng(3).integers(0, 256, (4, 5, 5), dtype=numpy.uint8)
+    for suffix in ("", ".gz"):
+        write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", images)
+        write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", numpy.arange(4, dtype=numpy.uint8) % 2)
+    dataset = open_split(str(tmp_path), "train")
+    assert is_mapped(dataset.images)
+    numpy.testing.assert_array_equal(dataset.images[:, 0], images)
+    (tmp_path / "train-images-idx3-ubyte").unlink()
+    alone = open_split(str(tmp_path), "train")  # the gzip alone: read whole, the same
+    assert not is_mapped(alone.images)
+    numpy.testing.assert_array_equal(alone.images, dataset.images)
+
+
 def test_array_dataset_and_loader_keep_a_mapped_array_mapped(tmp_path):
     images = numpy.random.default_rng(2).integers(0, 256, (10, 1, 4, 4), dtype=numpy.uint8)
     write_idx(tmp_path / "images", images)

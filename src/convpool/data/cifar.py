@@ -9,6 +9,13 @@ Binary records are label byte(s) then 3072 pixel bytes: the red plane, then gree
 each 32x32 row by row, so a record reshapes straight to (3, 32, 32). CIFAR-100 records carry
 two label bytes, coarse then fine. Every way a file can be wrong is a ValueError (a missing
 file, FileNotFoundError) naming the file.
+
+A split held in one binary file on disk (CIFAR-100's train.bin and test.bin, CIFAR-10's
+test_batch.bin) is memory-mapped: the pixels are a read-only strided view of the records,
+read page by page as rows are indexed (so each of K training processes reads its own shard),
+and only the labels are read in a pass over the file. The rest cannot be mapped and is read
+whole: an archive must be decompressed from its start, a pickle is loaded whole, and
+CIFAR-10's training split is five files, which one array cannot map.
 """
 
 from __future__ import annotations
@@ -282,7 +289,8 @@ def load_cifar(path: str | os.PathLike, split: str = "train", variant: str | Non
 
     variant ("cifar10", "cifar100") is detected when None. label_mode picks CIFAR-100's 100 fine
     or 20 coarse classes (CIFAR-10 has fine only). Binary files are preferred when both forms
-    are present."""
+    are present. A split in one binary file of a folder comes back memory-mapped, read-only
+    (see the module doc)."""
     if split not in ("train", "test"):
         raise ValueError(f"CIFAR split must be 'train' or 'test', got {split!r}")
     if variant not in (None, "cifar10", "cifar100"):
