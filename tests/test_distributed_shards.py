@@ -19,18 +19,18 @@ WORKER = Path(__file__).with_name("mpi_shard_worker.py")
 TRAIN, TEST, BATCH, SEED = 70, 22, 16, 5
 
 
-@pytest.mark.parametrize("val_split", [0.0, 0.25])
-def test_two_processes_read_disjoint_rows_that_make_up_each_batch(tmp_path, val_split):
+@pytest.mark.parametrize("model,val_split", [("article-cnn", 0.0), ("article-cnn", 0.25), ("fast-cnn", 0.0)])
+def test_two_processes_read_disjoint_rows_that_make_up_each_batch(tmp_path, model, val_split):
     data = tmp_path / "data"
     data.mkdir()
     rng = numpy.random.default_rng(0)
     for prefix, n in (("train", TRAIN), ("t10k", TEST)):
-        write_idx(data / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 8, 8)).astype(numpy.uint8))
+        write_idx(data / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 12, 12)).astype(numpy.uint8))
         write_idx(data / f"{prefix}-labels-idx1-ubyte", (numpy.arange(n) % 3).astype(numpy.uint8))
     out = tmp_path / "out"
     out.mkdir()
     run = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(WORKER), str(out), "--data", str(data),
-                          "--model", "article-cnn", "--epochs", "1", "--batch-size", str(BATCH),
+                          "--model", model, "--epochs", "1", "--batch-size", str(BATCH),
                           "--val-split", str(val_split), "--seed", str(SEED), "--no-progress",
                           "--out", str(tmp_path / "run")],
                          capture_output=True, text=True, timeout=300)
@@ -40,8 +40,12 @@ def test_two_processes_read_disjoint_rows_that_make_up_each_batch(tmp_path, val_
     assert all(r["mapped"] == {"train": True, "test": True} for r in ranks)
     # the training statistics: read by rank 0 alone, sent to rank 1
     assert [r["stats_calls"] for r in ranks] == [1, 0]
+    # fast-cnn's whitening: fitted on rank 0 from the training images, sent to rank 1 with the weights
+    assert [r["whitening_fits"] for r in ranks] == ([[TRAIN], []] if model == "fast-cnn" else [[], []])
+    if model == "fast-cnn":
+        assert ranks[0]["whitening"] == ranks[1]["whitening"] != ["zeros"]
     # training: batch b of the one-process epoch, split between the ranks, each row read by one
-    whole = ArrayDataset(numpy.zeros((TRAIN, 1, 8, 8)), (numpy.arange(TRAIN) % 3).astype(numpy.int64))
+    whole = ArrayDataset(numpy.zeros((TRAIN, 1, 12, 12)), (numpy.arange(TRAIN) % 3).astype(numpy.int64))
     train, val = (train_val_split(whole, val_split, seed=SEED, stratify=True) if val_split
                   else (whole, None))
     order = DataLoader(train, batch_size=BATCH, shuffle=True, drop_last=True, seed=SEED).order(0)

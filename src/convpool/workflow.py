@@ -169,8 +169,9 @@ def train_command(args) -> int:
                                     "input": spec, "tta": tta, "tta_shift": tta_shift}, f"--data {args.data}")
     manual_seed(args.seed)  # the initial weights and dropout masks follow --seed
     model = models.build(model_name, **config.build_arguments())
-    if hasattr(model, "initialise_from_data") and not args.resume:
-        # data-dependent weights (fast-cnn's whitening) from up to 5,000 normalised training images
+    if hasattr(model, "initialise_from_data") and not args.resume and is_main():
+        # data-dependent weights (fast-cnn's whitening) from up to 5,000 normalised training images;
+        # K processes: on rank 0, whose weights and buffers DistributedDataParallel sends to the others
         sample = numpy.asarray(train_indices)[:5000]
         model.initialise_from_data(Compose(normalise)(train_full.images[numpy.sort(sample)]))
     device = backend.resolve_device(getattr(args, "device", "cpu"))
