@@ -175,3 +175,28 @@ def test_image_cache_header_is_trusted_no_further_than_its_bytes(tmp_path):
     assert any("damaged image cache" in str(w.message) and "the file holds" in str(w.message) for w in caught)
     numpy.testing.assert_array_equal(rebuilt.images, good.images)
     assert is_mapped(rebuilt.images)
+
+
+def test_a_file_system_that_cannot_map_files_is_read_instead(tmp_path, monkeypatch):
+    images = numpy.random.default_rng(4).integers(0, 256, (5, 3, 3), dtype=numpy.uint8)
+    write_idx(tmp_path / "images", images)
+    folder, expected = make_cifar(tmp_path / "data", "cifar100", True)
+    make_folder(tmp_path / "photos")
+    cached = load_image_folder(tmp_path / "photos", cache_dir=tmp_path / "cache")
+
+    class Refused(numpy.memmap):
+        def __new__(cls, *args, **kwargs):
+            raise OSError(19, "No such device")
+
+    monkeypatch.setattr(numpy, "memmap", Refused)
+    read = read_idx(tmp_path / "images", mmap=True)
+    test = load_cifar(folder, "test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read from the cache, not rebuilt
+        again = load_image_folder(tmp_path / "photos", cache_dir=tmp_path / "cache")
+    monkeypatch.undo()
+    assert not any(is_mapped(a) for a in (read, test.images, again.images))
+    numpy.testing.assert_array_equal(read, images)
+    numpy.testing.assert_array_equal(test.images, expected["test"][0])
+    numpy.testing.assert_array_equal(test.labels, expected["test"][1])
+    numpy.testing.assert_array_equal(again.images, cached.images)

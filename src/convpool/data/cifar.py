@@ -20,6 +20,7 @@ CIFAR-10's training split is five files, which one array cannot map.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
@@ -313,15 +314,17 @@ def load_cifar(path: str | os.PathLike, split: str = "train", variant: str | Non
     images, labels = [], []
     for name in names:
         where = store.where(prefix + name)
+        x = None
         if mapped:
-            x, y = _mapped_binary_batch(store.path(prefix + name), layout, label_mode)
-        else:
+            with contextlib.suppress(OSError):  # a file system that cannot map files: read it
+                x, y = _mapped_binary_batch(store.path(prefix + name), layout, label_mode)
+        if x is None:
             x, y = read_batch(store.read(prefix + name), where, layout, label_mode)
         if y.size and (y.min() < 0 or y.max() >= len(classes)):
             raise ValueError(f"{where}: label values must be in [0, {len(classes)}) for the {len(classes)} "
                              f"{label_mode} classes, found values in [{y.min()}, {y.max()}]")
         images.append(x)
         labels.append(y)
-    if mapped:
+    if len(images) == 1:  # mapped, or one file read: no copy
         return ArrayDataset(images[0], labels[0], transform, classes)
     return ArrayDataset(numpy.concatenate(images), numpy.concatenate(labels), transform, classes)

@@ -89,8 +89,10 @@ def _parse(f, path: Path, stored: int, compressed: bool, max_bytes: int, mapped:
         if 4 + 4 * ndim + nbytes != stored:
             raise ValueError(f"{path}: size mismatch: more data than the header's shape {dims} of "
                              f"{dtype.name} ({nbytes} bytes) describes")
-        # the open file itself is mapped, so what was checked is what is read
-        return numpy.asarray(numpy.memmap(f, dtype=dtype, mode="r", offset=4 + 4 * ndim, shape=dims))
+        try:  # the open file itself is mapped, so what was checked is what is read
+            return numpy.asarray(numpy.memmap(f, dtype=dtype, mode="r", offset=4 + 4 * ndim, shape=dims))
+        except OSError:  # a file system that cannot map files: read it
+            f.seek(4 + 4 * ndim)
     data = _read_upto(f, nbytes)
     if len(data) < nbytes:
         raise ValueError(f"{path}: truncated IDX data: the header says {what}, the file holds "

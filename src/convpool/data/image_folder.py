@@ -358,7 +358,11 @@ def _load_npy(path: Path, sha256: str, dtype: numpy.dtype) -> numpy.ndarray:
                              f"the file holds {size} bytes")
         if math.prod(shape) == 0:  # nothing to map
             return numpy.zeros(shape, dtype)
-        return numpy.asarray(numpy.memmap(f, dtype=dtype, mode="r", offset=offset, shape=shape))
+        try:
+            return numpy.asarray(numpy.memmap(f, dtype=dtype, mode="r", offset=offset, shape=shape))
+        except OSError:  # a file system that cannot map files: read it
+            f.seek(offset)
+            return numpy.fromfile(f, dtype, math.prod(shape)).reshape(shape)
 
 
 def _read_cache(folder: Path, key: dict) -> tuple[numpy.ndarray, numpy.ndarray, list[str]] | None:
