@@ -15,10 +15,10 @@ the arrays, under $CONVPOOL_CACHE/image-folders (default ~/.cache/convpool/image
 changed source, or a damaged or half-written cache, is rebuilt, never trusted. The cached
 images come back memory-mapped, read-only, after their checksum is checked (one streaming
 pass), so a process holds only the pages of the rows it indexes: K training processes
-sharing one cache each read their own shard. The source
-itself is only ever read, through `convpool.data.images.open_image` and its limits; each
-file's size is checked before it is read: against that limit and, unless size= resizes, against
-what an image of the first one's size can take.
+sharing one cache each read their own shard. The source itself is only ever read, through
+`convpool.data.images.open_image` and its limits; each file's size is checked before it is
+read: against that limit and, unless size= resizes, against what an image of the first one's
+size can take.
 """
 
 from __future__ import annotations
