@@ -126,7 +126,8 @@ def train_command(args) -> int:
     else:
         train_set, val_set = train_full, None
     train_indices = getattr(train_set, "indices", numpy.arange(len(train_full)))
-    mean, std = channel_stats(train_full.images, train_indices)
+    # K processes: rank 0 alone reads every training image for the statistics; the others are sent them
+    mean, std = broadcast_object(channel_stats(train_full.images, train_indices) if is_main() else None)
     channels, height = train_full.images.shape[1], train_full.images.shape[2]
     kind.check_shape(train_full)
     classes = list(train_full.classes or range(int(dataset_labels(train_full).max()) + 1))
@@ -169,8 +170,9 @@ def train_command(args) -> int:
                                     "input": spec, "tta": tta, "tta_shift": tta_shift}, f"--data {args.data}")
     manual_seed(args.seed)  # the initial weights and dropout masks follow --seed
     model = models.build(model_name, **config.build_arguments())
-    if hasattr(model, "initialise_from_data") and not args.resume:
-        # data-dependent weights (fast-cnn's whitening) from up to 5,000 normalised training images
+    if hasattr(model, "initialise_from_data") and not args.resume and is_main():
+        # data-dependent weights (fast-cnn's whitening) from up to 5,000 normalised training images;
+        # K processes: on rank 0, whose weights and buffers DistributedDataParallel sends to the others
         sample = numpy.asarray(train_indices)[:5000]
         model.initialise_from_data(Compose(normalise)(train_full.images[numpy.sort(sample)]))
     device = backend.resolve_device(getattr(args, "device", "cpu"))

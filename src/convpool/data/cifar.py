@@ -9,10 +9,18 @@ Binary records are label byte(s) then 3072 pixel bytes: the red plane, then gree
 each 32x32 row by row, so a record reshapes straight to (3, 32, 32). CIFAR-100 records carry
 two label bytes, coarse then fine. Every way a file can be wrong is a ValueError (a missing
 file, FileNotFoundError) naming the file.
+
+A split held in one binary file on disk (CIFAR-100's train.bin and test.bin, CIFAR-10's
+test_batch.bin) is memory-mapped: the pixels are a read-only strided view of the records,
+read page by page as rows are indexed (so each of K training processes reads its own shard),
+and only the labels are read in a pass over the file. The rest cannot be mapped and is read
+whole: an archive must be decompressed from its start, a pickle is loaded whole, and
+CIFAR-10's training split is five files, which one array cannot map.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
@@ -35,6 +43,7 @@ _PIXELS = 3 * 32 * 32
 # pickle), and a names file of a few kB; anything far larger is refused before it is read
 MAX_BATCH_BYTES = 200 * 2**20
 MAX_META_BYTES = 2**20
+_READ_BYTES = 1 << 22  # the labels of a mapped binary batch are read this many bytes at a time
 _META_NAMES = ("meta", "batches.meta", "batches.meta.txt", "label_names.txt")
 _NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 _CLASS_COUNTS = {("cifar10", "fine"): 10, ("cifar100", "fine"): 100, ("cifar100", "coarse"): 20}
@@ -92,6 +101,9 @@ class _Folder:
 
     def where(self, name: str) -> str:
         return str(self.root / name)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
 
 
 class _Archive:
@@ -214,16 +226,44 @@ def _class_names(store, prefix: str, layout: _Layout, label_mode: str) -> list[s
     return _names_from_pickle(store.read(prefix + name), store.where(prefix + name), key, count)
 
 
-def _binary_batch(data: bytes, where: str, layout: _Layout, label_mode: str) -> tuple[numpy.ndarray, numpy.ndarray]:
+def _records(size: int, where: str, layout: _Layout, label_mode: str) -> tuple[int, int, int]:
+    """(label bytes, record bytes, the label's column) of a binary batch of `size` bytes, checked."""
     label_bytes = 1 if layout.variant == "cifar10" else 2
     record = label_bytes + _PIXELS
     what = "1 label byte" if label_bytes == 1 else "2 label bytes (coarse, fine)"
-    if len(data) == 0 or len(data) % record:
-        raise ValueError(f"{where}: {len(data)} bytes is not a whole, non-zero number of {record}-byte records "
+    if size == 0 or size % record:
+        raise ValueError(f"{where}: {size} bytes is not a whole, non-zero number of {record}-byte records "
                          f"({what} + {_PIXELS} pixel bytes): truncated or not a {layout.title()} batch")
+    return label_bytes, record, 1 if label_mode == "fine" and label_bytes == 2 else 0
+
+
+def _binary_batch(data: bytes, where: str, layout: _Layout, label_mode: str) -> tuple[numpy.ndarray, numpy.ndarray]:
+    label_bytes, record, column = _records(len(data), where, layout, label_mode)
     records = numpy.frombuffer(data, numpy.uint8).reshape(-1, record)
-    column = 1 if label_mode == "fine" and label_bytes == 2 else 0
     return records[:, label_bytes:].reshape(-1, 3, 32, 32), records[:, column].astype(numpy.int64)
+
+
+def _mapped_binary_batch(path: Path, layout: _Layout, label_mode: str) -> tuple[numpy.ndarray, numpy.ndarray]:
+    """As _binary_batch, from a file on disk: the pixels memory-mapped read-only (a strided view
+    of the records, read page by page as rows are indexed), the labels, which sit between the
+    records, read in one streaming pass of the file that keeps no copy of the pixels."""
+    where = str(path)
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        _check_size(where, path.name, size)
+        label_bytes, record, column = _records(size, where, layout, label_mode)
+        count = size // record
+        records = numpy.asarray(numpy.memmap(f, numpy.uint8, mode="r", shape=(count, record)))
+        labels = numpy.empty(count, numpy.int64)
+        f.seek(0)  # mapping moved the position
+        step = max(1, _READ_BYTES // record)
+        for start in range(0, count, step):
+            wanted = min(step, count - start)
+            block = f.read(wanted * record)
+            if len(block) != wanted * record:
+                raise ValueError(f"{where}: shorter than its {size:,} bytes: changed while it was read")
+            labels[start:start + wanted] = numpy.frombuffer(block, numpy.uint8)[column::record]
+    return records[:, label_bytes:].reshape(-1, 3, 32, 32), labels
 
 
 def _pickle_batch(data: bytes, where: str, layout: _Layout, label_mode: str) -> tuple[numpy.ndarray, numpy.ndarray]:
@@ -250,7 +290,8 @@ def load_cifar(path: str | os.PathLike, split: str = "train", variant: str | Non
 
     variant ("cifar10", "cifar100") is detected when None. label_mode picks CIFAR-100's 100 fine
     or 20 coarse classes (CIFAR-10 has fine only). Binary files are preferred when both forms
-    are present."""
+    are present. A split in one binary file of a folder comes back memory-mapped, read-only
+    (see the module doc)."""
     if split not in ("train", "test"):
         raise ValueError(f"CIFAR split must be 'train' or 'test', got {split!r}")
     if variant not in (None, "cifar10", "cifar100"):
@@ -268,13 +309,22 @@ def load_cifar(path: str | os.PathLike, split: str = "train", variant: str | Non
                                 f"missing {', '.join(missing)}")
     classes = _class_names(store, prefix, layout, label_mode)
     read_batch = _binary_batch if layout.binary else _pickle_batch
+    names = layout.train if split == "train" else layout.test
+    mapped = layout.binary and isinstance(store, _Folder) and len(names) == 1
     images, labels = [], []
-    for name in layout.train if split == "train" else layout.test:
+    for name in names:
         where = store.where(prefix + name)
-        x, y = read_batch(store.read(prefix + name), where, layout, label_mode)
+        x = None
+        if mapped:
+            with contextlib.suppress(OSError):  # a file system that cannot map files: read it
+                x, y = _mapped_binary_batch(store.path(prefix + name), layout, label_mode)
+        if x is None:
+            x, y = read_batch(store.read(prefix + name), where, layout, label_mode)
         if y.size and (y.min() < 0 or y.max() >= len(classes)):
             raise ValueError(f"{where}: label values must be in [0, {len(classes)}) for the {len(classes)} "
                              f"{label_mode} classes, found values in [{y.min()}, {y.max()}]")
         images.append(x)
         labels.append(y)
+    if len(images) == 1:  # mapped, or one file read: no copy
+        return ArrayDataset(images[0], labels[0], transform, classes)
     return ArrayDataset(numpy.concatenate(images), numpy.concatenate(labels), transform, classes)

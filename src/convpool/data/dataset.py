@@ -1,12 +1,16 @@
 """Datasets: a length and indexed (image, label) pairs; in-memory arrays; subsets and seeded splits.
 
 `ArrayDataset` keeps the whole set as two NumPy arrays so the loader can gather a batch with
-one fancy index instead of a Python call per image. Subsets of it keep that fast path.
+one fancy index instead of a Python call per image. Subsets of it keep that fast path. The
+images may be a memory-mapped file (the readers map raw IDX files, CIFAR binary files and the
+image-folder cache): it is kept mapped, never copied, so a process reads only the pages of
+the rows it gathers (each of K processes its own shard).
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -33,6 +37,16 @@ class Dataset(ABC):
         return ConcatDataset([self, other])
 
 
+def is_mapped(array) -> bool:
+    """Whether `array` views a memory-mapped file (numpy.memmap, numpy.load(mmap_mode=...)):
+    such an array is read page by page as it is indexed, so it must not be copied whole."""
+    while array is not None:
+        if isinstance(array, numpy.memmap | mmap.mmap):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
 def _check_index(index, n: int) -> int:
     index = operator.index(index)
     if not -n <= index < n:
@@ -42,7 +56,7 @@ def _check_index(index, n: int) -> int:
 
 class ArrayDataset(Dataset):
     """Samples (N, C, H, W) images, or (N, C, L) signals such as sound, uint8 or float, and
-    integer labels (N,), held in memory.
+    integer labels (N,), held in memory, or memory-mapped from a file (see `is_mapped`).
 
     `transform` is a batch transform (see `transforms`); the DataLoader applies it to whole
     batches with its own seeded generator, while `dataset[i]` applies it to one image with the
@@ -61,7 +75,8 @@ class ArrayDataset(Dataset):
                              f"of {labels.dtype}")
         if len(images) != len(labels):
             raise ValueError(f"ArrayDataset: {len(images)} images but {len(labels)} labels")
-        self.images = numpy.ascontiguousarray(images)  # one fancy index gathers a batch
+        # one fancy index gathers a batch; a mapped file stays mapped (its rows may be strided)
+        self.images = images if is_mapped(images) else numpy.ascontiguousarray(images)
         self.labels = labels
         self.transform = transform
         self.classes = list(classes) if classes is not None else None

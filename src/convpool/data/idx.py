@@ -5,6 +5,13 @@ dimensions), then each dimension as a big-endian uint32, then the values in C or
 big-endian. Every way a file can disagree with its header raises a ValueError that names
 the file, so a bad download is found at load time rather than as a strange loss curve.
 No pickle is involved anywhere.
+
+A raw (uncompressed) file of one-byte values, such as MNIST's images, can be memory-mapped
+(`read_idx(..., mmap=True)`, what `load_idx_pair` does for the images): the header is checked
+against the file's size as for a read, and then only the pages of the rows indexed are read,
+so each of K training processes reads its own shard. A gzip file cannot be mapped (its
+bytes must be decompressed from the start), nor can multi-byte values, which are stored
+big-endian and converted on reading: those are read whole.
 """
 
 from __future__ import annotations
@@ -45,9 +52,10 @@ def _read_upto(f, n: int) -> bytearray:
     return buf
 
 
-def _parse(f, path: Path, stored: int, compressed: bool, max_bytes: int) -> numpy.ndarray:
+def _parse(f, path: Path, stored: int, compressed: bool, max_bytes: int, mapped: bool = False) -> numpy.ndarray:
     """The array in an open IDX stream; `stored` is the file's size on disk, which bounds what
-    the header may declare (exactly for a raw file, by MAX_RATIO for gzip)."""
+    the header may declare (exactly for a raw file, by MAX_RATIO for gzip). mapped: map a raw
+    file of one-byte values read-only instead of reading it (see the module doc)."""
     header = _read_upto(f, 4)
     if len(header) < 4:
         raise ValueError(f"{path}: not an IDX file: {len(header)} bytes, shorter than the 4-byte magic number")
@@ -77,6 +85,14 @@ def _parse(f, path: Path, stored: int, compressed: bool, max_bytes: int) -> nump
     if compressed and nbytes > MAX_RATIO * stored + _SLACK:
         raise ValueError(f"{path}: the IDX header declares {what} in {stored:,} bytes of gzip, more than "
                          f"{MAX_RATIO} times as many (real images compress far less): damaged or a decompression bomb")
+    if mapped and not compressed and dtype.itemsize == 1 and nbytes:
+        if 4 + 4 * ndim + nbytes != stored:
+            raise ValueError(f"{path}: size mismatch: more data than the header's shape {dims} of "
+                             f"{dtype.name} ({nbytes} bytes) describes")
+        try:  # the open file itself is mapped, so what was checked is what is read
+            return numpy.asarray(numpy.memmap(f, dtype=dtype, mode="r", offset=4 + 4 * ndim, shape=dims))
+        except OSError:  # a file system that cannot map files: read it
+            f.seek(4 + 4 * ndim)
     data = _read_upto(f, nbytes)
     if len(data) < nbytes:
         raise ValueError(f"{path}: truncated IDX data: the header says {what}, the file holds "
@@ -90,18 +106,20 @@ def _parse(f, path: Path, stored: int, compressed: bool, max_bytes: int) -> nump
     return array
 
 
-def read_idx(path: str | os.PathLike, max_bytes: int = MAX_IDX_BYTES) -> numpy.ndarray:
+def read_idx(path: str | os.PathLike, max_bytes: int = MAX_IDX_BYTES, mmap: bool = False) -> numpy.ndarray:
     """The array stored in an IDX file, raw or gzip-compressed (told apart by content, not name).
 
     Values come back in native byte order; uint8 data stays uint8. The header's shape is checked
     before any data is read: against max_bytes, against the file's size (a raw file must hold
     exactly that much; gzip may expand at most MAX_RATIO times, plus 16 MiB), and the data is read in chunks,
-    so memory follows the bytes that really arrive."""
+    so memory follows the bytes that really arrive. mmap: a raw file of one-byte values comes
+    back as a read-only memory map of the file, read page by page as it is indexed; any other
+    file is read as without it."""
     path = Path(path)
     compressed = _is_gzip(path)
     try:
         with (gzip.open(path, "rb") if compressed else open(path, "rb")) as f:
-            return _parse(f, path, path.stat().st_size, compressed, max_bytes)
+            return _parse(f, path, path.stat().st_size, compressed, max_bytes, mmap)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise ValueError(f"{path}: corrupt or truncated gzip data ({e})") from e
 
@@ -123,11 +141,13 @@ def write_idx(path: str | os.PathLike, array: numpy.ndarray) -> None:
 
 
 def load_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike,
-                  num_classes: int | None = None) -> tuple[numpy.ndarray, numpy.ndarray]:
+                  num_classes: int | None = None, mmap: bool = True) -> tuple[numpy.ndarray, numpy.ndarray]:
     """Images and their labels from two IDX files, checked against each other.
 
-    Labels must be one integer per image, and in [0, num_classes) when num_classes is given."""
-    images, labels = read_idx(images_path), read_idx(labels_path)
+    Labels must be one integer per image, and in [0, num_classes) when num_classes is given.
+    mmap: the images of a raw file of bytes are memory-mapped, read-only (see `read_idx`); the
+    labels, small, are always read whole."""
+    images, labels = read_idx(images_path, mmap=mmap), read_idx(labels_path)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise ValueError(f"{labels_path}: labels must be a 1-D integer IDX array, "
                          f"got shape {labels.shape} of {labels.dtype}")

@@ -12,10 +12,13 @@ Images are decoded once (two threads; Pillow releases the GIL while it decodes) 
 uint8 (N, C, H, W) array, then cached as .npy files with a JSON of the class names, a
 fingerprint of the source (sizes, modification and change times, inodes) and checksums of
 the arrays, under $CONVPOOL_CACHE/image-folders (default ~/.cache/convpool/image-folders). A
-changed source, or a damaged or half-written cache, is rebuilt, never trusted. The source
-itself is only ever read, through `convpool.data.images.open_image` and its limits; each
-file's size is checked before it is read: against that limit and, unless size= resizes, against
-what an image of the first one's size can take.
+changed source, or a damaged or half-written cache, is rebuilt, never trusted. The cached
+images come back memory-mapped, read-only, after their checksum is checked (one streaming
+pass), so a process holds only the pages of the rows it indexes: K training processes
+sharing one cache each read their own shard. The source itself is only ever read, through
+`convpool.data.images.open_image` and its limits; each file's size is checked before it is
+read: against that limit and, unless size= resizes, against what an image of the first one's
+size can take.
 """
 
 from __future__ import annotations
@@ -333,12 +336,33 @@ def _decode(source: _Source, files: list[str], size: tuple[int, int] | None, pro
     return decoder.images
 
 
-def _load_npy(path: Path, sha256: str) -> numpy.ndarray:
+def _load_npy(path: Path, sha256: str, dtype: numpy.dtype) -> numpy.ndarray:
+    """The .npy file's array of `dtype`, checksum checked, memory-mapped read-only: the checksum
+    streams the file once (through the OS's page cache, no copy kept), then only the pages of
+    the rows indexed are read. The file that was checked is the one mapped, and its header is
+    trusted no further than the bytes behind it."""
     with open(path, "rb") as f:
         if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
             raise ValueError(f"{path.name} does not match its checksum")
         f.seek(0)
-        return numpy.load(f, allow_pickle=False)
+        npy = numpy.lib.format
+        read_header = npy.read_array_header_1_0 if npy.read_magic(f) == (1, 0) else npy.read_array_header_2_0
+        shape, fortran, stored = read_header(f)  # a literal parse, at most 10,000 bytes: no pickle
+        offset = f.tell()
+        if stored != dtype or fortran or not shape:
+            raise ValueError(f"{path.name} holds {'Fortran-order ' if fortran else ''}{stored} of shape {shape}, "
+                             f"expected a C-order {dtype} array")
+        size = os.fstat(f.fileno()).st_size
+        if offset + math.prod(shape) * dtype.itemsize != size:
+            raise ValueError(f"{path.name}: its header says shape {shape} of {dtype} after {offset} bytes, "
+                             f"the file holds {size} bytes")
+        if math.prod(shape) == 0:  # nothing to map
+            return numpy.zeros(shape, dtype)
+        try:
+            return numpy.asarray(numpy.memmap(f, dtype=dtype, mode="r", offset=offset, shape=shape))
+        except OSError:  # a file system that cannot map files: read it
+            f.seek(offset)
+            return numpy.fromfile(f, dtype, math.prod(shape)).reshape(shape)
 
 
 def _read_cache(folder: Path, key: dict) -> tuple[numpy.ndarray, numpy.ndarray, list[str]] | None:
@@ -351,8 +375,8 @@ def _read_cache(folder: Path, key: dict) -> tuple[numpy.ndarray, numpy.ndarray, 
         meta = json.loads(meta_path.read_text())
         if any(meta[k] != v for k, v in key.items()):
             return None  # the source changed: rebuild quietly
-        images = _load_npy(folder / "images.npy", meta["images_sha256"])
-        labels = _load_npy(folder / "labels.npy", meta["labels_sha256"])
+        images = _load_npy(folder / "images.npy", meta["images_sha256"], numpy.dtype(numpy.uint8))
+        labels = numpy.array(_load_npy(folder / "labels.npy", meta["labels_sha256"], numpy.dtype(numpy.int64)))
         classes = meta["classes"]
         if images.dtype != numpy.uint8 or list(images.shape) != meta["shape"] or images.ndim != 4 \
                 or labels.dtype != numpy.int64 or labels.shape != images.shape[:1] \
@@ -365,8 +389,9 @@ def _read_cache(folder: Path, key: dict) -> tuple[numpy.ndarray, numpy.ndarray, 
     return images, labels, classes
 
 
-def _write_cache(folder: Path, key: dict, images: numpy.ndarray, labels: numpy.ndarray, classes: list[str]) -> None:
-    """meta.json goes first and comes back last, so a run cut short leaves no cache rather than a mixed one."""
+def _write_cache(folder: Path, key: dict, images: numpy.ndarray, labels: numpy.ndarray, classes: list[str]) -> bool:
+    """meta.json goes first and comes back last, so a run cut short leaves no cache rather than a
+    mixed one. False (with a warning) when it could not be written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "meta.json").unlink(missing_ok=True)
@@ -380,6 +405,8 @@ def _write_cache(folder: Path, key: dict, images: numpy.ndarray, labels: numpy.n
     except OSError as e:
         warnings.warn(f"could not write the image cache in {folder} ({e}); the images will be decoded again "
                       f"next time", stacklevel=3)
+        return False
+    return True
 
 
 def _size(size) -> tuple[int, int] | None:
@@ -425,5 +452,8 @@ def load_image_folder(source: str | os.PathLike, split: str | None = None, size:
         images = _decode(src, files, size, progress)
     finally:
         src.close()
-    _write_cache(folder, key, images, labels, classes)
+    if _write_cache(folder, key, images, labels, classes):
+        cached = _read_cache(folder, key)  # mapped, as on every later load; the decoded copy goes
+        if cached is not None:
+            images = cached[0]
     return ArrayDataset(images, labels, transform, classes)

@@ -11,6 +11,10 @@ split asked for, so `train`, `evaluate` and `predict` agree.
 A source with `train/` and `test/` inside gives each split its own part; a source without
 them is one pool of data: `train` holds out its validation share from it, and `evaluate`
 measures on all of it.
+
+Where the format allows, the images come back memory-mapped (raw IDX files, preferred to
+their .gz; one-file CIFAR binary splits; the image-folder cache), so a process reads only the
+rows it indexes; labels are always read whole (they are small, and checked here).
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def _named_folder(name: str, data_dir: str | None) -> Path:
 def _idx_paths(folder: Path, split: str) -> list[Path]:
     paths = []
     for name in IDX_NAMES[split]:
-        found = [p for p in (folder / f"{name}.gz", folder / name) if p.is_file()]
+        found = [p for p in (folder / name, folder / f"{name}.gz") if p.is_file()]  # raw first: it is mapped
         if not found:
             raise SplitMissing(f"{folder}: no {name} or {name}.gz for the {split} split")
         paths.append(found[0])

@@ -1,7 +1,9 @@
 """What `fit` and `evaluate` need to run as K processes; in a world of one each is a no-op.
 
 - `prepare(model, loader)`: the model wrapped in DistributedDataParallel and a loader that
-  gives this process its rows of each global batch (`ShardedLoader`).
+  gives this process its rows of each global batch (`ShardedLoader`). It gathers only those
+  rows, so from a memory-mapped data set (see `convpool.data.sources`) a process reads only
+  its shard.
 - `epoch_totals(step_model, totals)`: the epoch's loss, accuracy and count over every process,
   with rank 0's buffers sent to the others (so validation and the checkpoint see one model).
 - `shard_for_evaluation(loader)` and `reduce_evaluation(...)`: each process scores a
