@@ -53,7 +53,7 @@ def _pair(a, b) -> tuple[Tensor, Tensor]:
     else:
         b = as_tensor(b)
         a = as_tensor(a, b)
-    if a.device != b.device:
+    if not (type(a.data) is type(b.data) is numpy.ndarray) and a.device != b.device:  # two host arrays: no look
         a, b = _same_device(a, b)
     if a.dtype.kind == "f" and b.dtype.kind != "f":
         b = cast(b, a.dtype)
