@@ -168,6 +168,22 @@ class _StrictUfunc:
 
 
 _TRANSFERS = {"asarray", "array", "ascontiguousarray", "asanyarray"}  # CuPy copies host arrays in these
+_MISSING = {"errstate"}  # NumPy names CuPy does not have
+_NO_KEYWORDS = {"as_strided": {"writeable", "subok"}}  # keywords CuPy's version does not take
+
+
+def _cupy_signature(name: str, fn):
+    refused = _NO_KEYWORDS.get(name)
+    if not refused:
+        return fn
+
+    def checked(*args, **kwargs):
+        if refused & set(kwargs):
+            raise TypeError(f"{name}() got an unexpected keyword argument {sorted(refused & set(kwargs))[0]!r} "
+                            "(CuPy's version does not take it)")
+        return fn(*args, **kwargs)
+
+    return checked
 
 
 class StrictModule(types.ModuleType):
@@ -180,6 +196,8 @@ class StrictModule(types.ModuleType):
     def __getattr__(self, name: str):
         if name == "ndarray":
             return StrictArray
+        if name in _MISSING:
+            raise AttributeError(f"module 'cupy' has no attribute {name!r} (the strict stand-in mimics CuPy)")
         attribute = getattr(self._inner, name)
         if isinstance(attribute, numpy.ufunc):
             return _StrictUfunc(attribute)
@@ -188,7 +206,7 @@ class StrictModule(types.ModuleType):
         if isinstance(attribute, type) or not callable(attribute):
             return attribute  # dtypes, constants, errstate
         allow_host = name in _TRANSFERS
-        return lambda *args, **kwargs: _call(attribute, args, kwargs, allow_host)
+        return _cupy_signature(name, lambda *args, **kwargs: _call(attribute, args, kwargs, allow_host))
 
 
 strict = StrictModule(numpy, "strict")

@@ -286,6 +286,15 @@ def asarray(data, like=None, dtype=None):
     return to_device(numpy.asarray(data, dtype=dtype), device_of(like))
 
 
+def strided_view(x, shape: tuple[int, ...], strides: tuple[int, ...]):
+    """A read-only view of x with these shape and strides (NumPy's as_strided; CuPy's takes
+    no `writeable` flag, and its views are never written through here)."""
+    module = array_module(x)
+    if module is numpy:
+        return numpy.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+    return module.lib.stride_tricks.as_strided(x, shape, strides)
+
+
 def errstate(module, **kwargs):
     """`numpy.errstate` on the host; device modules report nothing to silence."""
     errstate_fn = getattr(module, "errstate", None)

@@ -15,6 +15,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
+from .. import backend
 from ..backend import array_module, parallel_copy, parallel_for
 
 
@@ -52,7 +53,6 @@ def tiles(kernel, stride, dilation) -> bool:
 
 def windows(x, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], out: Sequence[int]):
     """Read-only view (N, C, *out, *kernel) of every window of x (N, C, *spatial)."""
-    xp = array_module(x)
     nd = len(kernel)
     if tiles(kernel, stride, dilation):  # a reshape: cheaper to reduce over than a strided view
         region = x[(slice(None), slice(None)) + tuple(slice(0, o * k) for o, k in zip(out, kernel, strict=True))]
@@ -62,7 +62,7 @@ def windows(x, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[
     shape = x.shape[:2] + tuple(out) + tuple(kernel)
     strides = x.strides[:2] + tuple(st * s for st, s in zip(spatial, stride, strict=True)) + tuple(
         st * d for st, d in zip(spatial, dilation, strict=True))
-    return xp.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+    return backend.strided_view(x, shape, strides)
 
 
 def kernel_offsets(kernel: Sequence[int]) -> list[tuple[int, ...]]:
