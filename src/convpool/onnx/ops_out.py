@@ -722,3 +722,183 @@ def _interpolate(graph, a: dict, out) -> None:
             graph.node("Shape", [x]), graph.constant(numpy.array([0], numpy.int64)),
             graph.constant(numpy.array([2], numpy.int64))]), graph.constant(numpy.array(sizes, numpy.int64))],
             axis=0)], out, **attrs)
+
+
+# ----- shrinks, embedding, bilinear, RMS norm, channel shuffle, distances -------------------------
+@emits("tanhshrink")
+def _tanhshrink(graph, a: dict, out) -> None:
+    graph.node("Sub", [a["input"], graph.node("Tanh", [a["input"]])], out)
+
+
+@emits("softshrink", "hardshrink")
+def _shrink(graph, a: dict, out) -> None:
+    """ONNX Shrink: x - bias above lambd, x + bias below -lambd, 0 between (bias = lambd: soft; 0: hard)."""
+    lambd = float(a["lambd"])
+    graph.node("Shrink", [a["input"]], out, lambd=lambd, bias=lambd if graph.current_op == "softshrink" else 0.0)
+
+
+@emits("rrelu")
+def _rrelu(graph, a: dict, out) -> None:
+    if a["training"]:
+        graph.unmapped("rrelu", "training=True draws a random slope per element (export runs in eval mode)")
+    graph.node("LeakyRelu", [a["input"]], out, alpha=(float(a["lower"]) + float(a["upper"])) / 2)
+
+
+@emits("embedding")
+def _embedding(graph, a: dict, out) -> None:
+    if a["max_norm"] is not None:
+        graph.unmapped("embedding", "max_norm renormalises the weight in place during the forward pass")
+    indices = a["input"]
+    if not isinstance(indices, Tensor):
+        graph.unmapped("embedding", "indices that are not a tensor")
+    graph.node("Gather", [a["weight"], indices], out, axis=0)
+
+
+@emits("bilinear")
+def _bilinear(graph, a: dict, out) -> None:
+    """y_k = x1^T W_k x2 + b_k as one Einsum over the shared leading dims."""
+    product = graph.node("Einsum", [a["input1"], a["weight"], a["input2"]], equation="...i,oij,...j->...o")
+    if a["bias"] is None:
+        graph.alias_name(out, product)
+    else:
+        graph.node("Add", [product, a["bias"]], out)
+
+
+@emits("rms_norm")
+def _rms_norm(graph, a: dict, out) -> None:
+    """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps), times weight."""
+    x = a["input"]
+    shape = a["normalized_shape"]
+    k = 1 if isinstance(shape, int | numpy.integer) else len(tuple(shape))
+    eps = float(numpy.finfo(x.dtype).eps) if a["eps"] is None else float(a["eps"])
+    mean_square = _reduce(graph, "ReduceMean", graph.node("Mul", [x, x]), list(range(x.ndim - k, x.ndim)), True,
+                          None)
+    root = graph.node("Sqrt", [graph.node("Add", [mean_square, graph.scalar(eps, x)])])
+    if a["weight"] is None:
+        graph.node("Div", [x, root], out)
+    else:
+        graph.node("Mul", [graph.node("Div", [x, root]), a["weight"]], out)
+
+
+@emits("channel_shuffle")
+def _channel_shuffle(graph, a: dict, out) -> None:
+    x, g = a["input"], int(a["groups"])
+    _, c, *rest = x.shape
+    split = graph.node("Reshape", [x, graph.constant(numpy.array([0, g, c // g, *rest], numpy.int64))])
+    moved = graph.node("Transpose", [split], perm=[0, 2, 1, *range(3, 3 + len(rest))])
+    graph.node("Reshape", [moved, graph.constant(numpy.array([0, c, *rest], numpy.int64))], out)
+
+
+def _broadcast_to_both(graph, x: Tensor, other: Tensor) -> Any:
+    """x expanded to the broadcast shape of x and other (a norm along a broadcast axis needs it)."""
+    shape = numpy.broadcast_shapes(x.shape, other.shape)
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return graph.node("Expand", [x, graph.node("Shape", [graph.node("Add", [x, other])])])
+
+
+def _p_norm(graph, x: Any, p: float, axis: int, keep: bool, like: Tensor) -> str:
+    axes = [axis]
+    if p == 2.0:
+        return _reduce(graph, "ReduceL2", x, axes, keep, None)
+    if p == 1.0:
+        return _reduce(graph, "ReduceL1", x, axes, keep, None)
+    if math.isinf(p) and p > 0:
+        return _reduce(graph, "ReduceMax", graph.node("Abs", [x]), axes, keep, None)
+    if not p > 0:
+        graph.unmapped(graph.current_op, f"p={p} (positive p and inf export)")
+    powered = graph.node("Pow", [graph.node("Abs", [x]), graph.scalar(p, like)])
+    return graph.node("Pow", [_reduce(graph, "ReduceSum", powered, axes, keep, None), graph.scalar(1 / p, like)])
+
+
+@emits("cosine_similarity")
+def _cosine_similarity(graph, a: dict, out) -> None:
+    """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along dim, as convpool and PyTorch compute it."""
+    x1, x2 = a["x1"], a["x2"]
+    if not isinstance(x1, Tensor) or not isinstance(x2, Tensor):
+        graph.unmapped("cosine_similarity", "inputs that are not tensors")
+    ndim = max(len(numpy.broadcast_shapes(x1.shape, x2.shape)), 1)
+    axis = int(a["dim"]) % ndim
+    units = []
+    for x, other in ((x1, x2), (x2, x1)):
+        full = _broadcast_to_both(graph, x, other)
+        norm = _p_norm(graph, full, 2.0, axis, True, x)
+        units.append(graph.node("Div", [full, graph.node("Max", [norm, graph.scalar(float(a["eps"]), x)])]))
+    _reduce(graph, "ReduceSum", graph.node("Mul", units), [axis], False, out)
+
+
+@emits("pairwise_distance")
+def _pairwise_distance(graph, a: dict, out) -> None:
+    """||x1 - x2 + eps||_p over the last dim."""
+    x1, x2 = a["x1"], a["x2"]
+    if not isinstance(x1, Tensor) or not isinstance(x2, Tensor) or not numpy.broadcast_shapes(x1.shape, x2.shape):
+        graph.unmapped("pairwise_distance", "0-d inputs (give vectors)")
+    difference = graph.node("Add", [graph.node("Sub", [x1, x2]), graph.scalar(float(a["eps"]), x1)])
+    ndim = len(numpy.broadcast_shapes(x1.shape, x2.shape))
+    graph.alias_name(out, _p_norm(graph, difference, float(a["p"]), ndim - 1, bool(a["keepdim"]), x1))
+
+
+# ----- ops refused with a reason -----------------------------------------------------------------
+LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+          "binary_cross_entropy_with_logits", "kl_div", "soft_margin_loss", "multilabel_soft_margin_loss",
+          "margin_ranking_loss", "hinge_embedding_loss", "cosine_embedding_loss", "triplet_margin_loss",
+          "poisson_nll_loss", "gaussian_nll_loss")
+REFUSED = {name: "a training loss, not part of a deployed graph (export the network that feeds it)"
+           for name in LOSSES}
+REFUSED.update({f"max_unpool{nd}d": "its indices are per (sample, channel) plane, ONNX MaxUnpool's are flat over "
+                                    "the whole tensor" for nd in (1, 2, 3)})
+
+
+def _refuse(graph, a: dict, out) -> None:
+    graph.unmapped(graph.current_op, REFUSED[graph.current_op])
+
+
+for _name in REFUSED:
+    EMITTERS[_name] = _refuse
+
+
+# ----- unfold and fold: a grouped (transposed) convolution with one-hot kernels -------------------
+def _one_hot_kernels(channels: int, kernel: tuple[int, ...], dtype) -> numpy.ndarray:
+    """(C * kh * kw, 1, kh, kw): output channel c * kh * kw + k picks kernel position k (unfold's column order)."""
+    per_window = math.prod(kernel)
+    eye = numpy.eye(per_window, dtype=dtype).reshape(per_window, 1, *kernel)
+    return numpy.tile(eye, (channels, 1, 1, 1))
+
+
+def _window_settings(op: str, a: dict) -> tuple:
+    return (ntuple("kernel_size", a["kernel_size"], 2, 1, op), ntuple("dilation", a["dilation"], 2, 1, op),
+            ntuple("padding", a["padding"], 2, 0, op), ntuple("stride", a["stride"], 2, 1, op))
+
+
+@emits("unfold")
+def _unfold(graph, a: dict, out) -> None:
+    """Each window as a column: Conv with one-hot kernels, groups=C, then (N, C * kh * kw, L)."""
+    x = a["input"]
+    if x.ndim != 4:
+        graph.unmapped("unfold", f"only batched (N, C, H, W) input exports, got shape {x.shape}")
+    kernel, dilation, padding, stride = _window_settings("unfold", a)
+    channels = x.shape[1]
+    weight = graph.constant(_one_hot_kernels(channels, kernel, x.dtype))
+    windows = graph.node("Conv", [x, weight], kernel_shape=list(kernel), strides=list(stride),
+                         dilations=list(dilation), pads=list(padding) * 2, group=channels)
+    graph.node("Reshape", [windows, graph.constant(numpy.array([0, out.shape[-2], -1], numpy.int64))], out)
+
+
+@emits("fold")
+def _fold(graph, a: dict, out) -> None:
+    """The adjoint of unfold: ConvTranspose with the same one-hot kernels, overlapping windows adding up."""
+    x = a["input"]
+    if x.ndim != 3:
+        graph.unmapped("fold", f"only batched (N, C * kh * kw, L) input exports, got shape {x.shape}")
+    kernel, dilation, padding, stride = _window_settings("fold", a)
+    sizes = ntuple("output_size", a["output_size"], 2, 1, "fold")
+    channels = out.shape[1]
+    blocks, extra = [], []
+    for n, k, d, p, s in zip(sizes, kernel, dilation, padding, stride, strict=True):
+        span = n + 2 * p - d * (k - 1) - 1
+        blocks.append(span // s + 1)
+        extra.append(span - (blocks[-1] - 1) * s)  # rows and columns no window reaches: output_padding
+    grid = graph.node("Reshape", [x, graph.constant(numpy.array([0, x.shape[1], *blocks], numpy.int64))])
+    weight = graph.constant(_one_hot_kernels(channels, kernel, x.dtype))
+    graph.node("ConvTranspose", [grid, weight], out, kernel_shape=list(kernel), strides=list(stride),
+               dilations=list(dilation), pads=list(padding) * 2, output_padding=extra, group=channels)
