@@ -65,6 +65,23 @@ def _check(model: nn.Module, shape, tmp_path, opset: int = convpool_onnx.DEFAULT
     return result, difference
 
 
+class _Unpooled(nn.Module):
+    """MaxUnpool fed by the max pool that gives its indices (how the layer is used)."""
+
+    def __init__(self, nd: int, kernel_size, stride=None, padding=0) -> None:
+        super().__init__()
+        self.pool = getattr(nn, f"MaxPool{nd}d")(kernel_size, stride, padding, return_indices=True)
+        self.unpool = getattr(nn, f"MaxUnpool{nd}d")(kernel_size, stride, padding)
+
+    def forward(self, x):
+        return self.unpool(*self.pool(x))
+
+
+class _UnpooledToSize(_Unpooled):
+    def forward(self, x):
+        return self.unpool(*self.pool(x), output_size=x.shape[2:])
+
+
 LAYERS = {
     "conv1d": (lambda: nn.Conv1d(2, 4, 3, stride=2, padding=1), (2, 9)),
     "conv1d-same-dilated-groups": (lambda: nn.Conv1d(2, 4, 4, padding="same", dilation=2, groups=2), (2, 11)),
@@ -189,6 +206,10 @@ LAYERS = {
     "adaptive-max-pool2d": (lambda: nn.AdaptiveMaxPool2d((2, 3)), (2, 4, 6)),
     "adaptive-max-pool2d-global": (lambda: nn.AdaptiveMaxPool2d(1), (2, 5, 3)),
     "adaptive-max-pool3d": (lambda: nn.AdaptiveMaxPool3d((2, 2, 1)), (2, 4, 4, 3)),
+    "max-unpool1d": (lambda: _Unpooled(1, 2), (3, 8)),
+    "max-unpool2d": (lambda: _Unpooled(2, 3, 2, 1), (2, 5, 7)),
+    "max-unpool2d-output-size": (lambda: _UnpooledToSize(2, 2), (2, 5, 7)),
+    "max-unpool3d": (lambda: _Unpooled(3, 2), (2, 4, 4, 2)),
     "circular-pad1d": (lambda: nn.CircularPad1d((2, 1)), (2, 5), 19),  # Pad mode 'wrap' is opset 19
     "circular-pad2d": (lambda: nn.CircularPad2d((1, 2, 2, 0)), (2, 4, 5), 19),
     "circular-pad3d": (lambda: nn.CircularPad3d(1), (2, 3, 3, 3), 19),
@@ -206,8 +227,6 @@ NOT_EXPORTED = {
         "BCEWithLogitsLoss", "KLDivLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MarginRankingLoss",
         "HingeEmbeddingLoss", "CosineEmbeddingLoss", "TripletMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss")},
     **{name: CONTAINER_REASON for name in ("ModuleDict", "ParameterList", "ParameterDict")},
-    **{f"MaxUnpool{nd}d": "its indices are per (sample, channel) plane, ONNX MaxUnpool's are flat over the whole "
-                          "tensor" for nd in (1, 2, 3)},
 }
 
 
@@ -217,7 +236,8 @@ def _layer_classes() -> set[str]:
 
 
 def test_every_layer_of_convpool_nn_is_covered():
-    covered = {type(entry[0]()).__name__ for entry in LAYERS.values()}
+    covered = {type(m).__name__ for entry in LAYERS.values() for m in entry[0]().modules()} - {
+        "_Unpooled", "_UnpooledToSize"}
     missing = _layer_classes() - covered - set(NOT_EXPORTED)
     assert not missing, f"layers neither in LAYERS nor in NOT_EXPORTED: {sorted(missing)}"
     assert not covered & set(NOT_EXPORTED), f"layers both tested and refused: {sorted(covered & set(NOT_EXPORTED))}"
@@ -334,28 +354,99 @@ def test_preprocessing_takes_raw_pixels(tmp_path):
 
 
 class _ReturnsIndices(nn.Module):
-    def __init__(self) -> None:
+    """Max pooling's per-plane indices as an output (ONNX's are flat over the whole tensor: rebuilt)."""
+
+    def __init__(self, padding: int = 0, dilation: int = 1) -> None:
         super().__init__()
-        self.pool = nn.Sequential(nn.Conv2d(1, 1, 1))
+        self.pool = nn.Sequential(nn.Conv2d(2, 2, 1))
+        self.padding, self.dilation = padding, dilation
 
     def forward(self, x):
-        return F.max_pool2d(self.pool(x), 2, return_indices=True)[1].float()
+        values, indices = F.max_pool2d(self.pool(x), 3, 2, self.padding, self.dilation, return_indices=True)
+        return values + indices.float()
+
+
+@pytest.mark.parametrize("padding,dilation", [(0, 1), (1, 1), (1, 2)])
+def test_max_pool_indices_match_onnxruntime(tmp_path, padding, dilation):
+    convpool.manual_seed(0)
+    _check(_ReturnsIndices(padding, dilation), (2, 7, 8), tmp_path)
+
+
+class _AdaptiveIndices(nn.Module):
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, 2, return_indices=True)[1].float()
 
 
 def test_op_without_mapping_names_op_and_layer(tmp_path):
     with pytest.raises(convpool_onnx.UnmappedOpError,
-                       match=r"op .max_pool2d. in layer <model> \(_ReturnsIndices\) has no ONNX mapping: return_"):
-        convpool_onnx.export(_ReturnsIndices(), convpool.randn(1, 1, 4, 4), tmp_path / "x.onnx")
+                       match=r"op .adaptive_max_pool2d. in layer <model> \(_AdaptiveIndices\) has no ONNX mapping: "
+                             r"return_indices=True"):
+        convpool_onnx.export(_AdaptiveIndices(), convpool.randn(1, 1, 4, 4), tmp_path / "x.onnx")
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(3))
     with pytest.raises(convpool_onnx.UnmappedOpError, match=r"'adaptive_avg_pool2d' in layer 1 \(AdaptiveAvgPool2d\)"):
         convpool_onnx.export(model, convpool.randn(1, 1, 6, 6), tmp_path / "y.onnx")
-    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "y.onnx").exists()
+    with pytest.raises(convpool_onnx.UnmappedOpError, match=r"'embedding' in layer <model> \(Embedding\) .*max_norm"):
+        convpool_onnx.export(nn.Embedding(5, 2, max_norm=1.0), convpool.tensor([[1, 2]]), tmp_path / "z.onnx")
+    assert not any((tmp_path / name).exists() for name in ("x.onnx", "y.onnx", "z.onnx"))
+
+
+def _loss_inputs(name: str) -> tuple:
+    """Example inputs each loss accepts: (2, 3) values in (0, 1) and a target of the kind it takes."""
+    rng = numpy.random.default_rng(0)
+    x = convpool.tensor(rng.random((2, 3)).astype(numpy.float32) * 0.8 + 0.1)
+    y = convpool.tensor(rng.random((2, 3)).astype(numpy.float32) * 0.8 + 0.1)
+    signs = convpool.tensor(numpy.array([[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0]], numpy.float32))
+    if name in ("CrossEntropyLoss", "NLLLoss"):
+        return x, convpool.tensor(numpy.array([0, 2]))
+    if name in ("MarginRankingLoss",):
+        return x, y, signs
+    if name == "CosineEmbeddingLoss":
+        return x, y, convpool.tensor(numpy.array([1.0, -1.0], numpy.float32))
+    if name in ("TripletMarginLoss", "GaussianNLLLoss"):
+        return x, y, y * 0.5 + 0.2
+    if name in ("SoftMarginLoss", "HingeEmbeddingLoss"):
+        return x, signs
+    if name == "MultiLabelSoftMarginLoss":
+        return x, (signs + 1.0) * 0.5
+    return x, y
+
+
+@pytest.mark.parametrize("name", sorted(n for n, why in NOT_EXPORTED.items() if why != CONTAINER_REASON))
+def test_refused_layer_names_op_and_layer(tmp_path, name):
+    layer = getattr(nn, name)()
+    with pytest.raises(convpool_onnx.UnmappedOpError) as refused:
+        convpool_onnx.export(layer, _loss_inputs(name), tmp_path / "x.onnx")
+    message = str(refused.value)
+    assert message.startswith("convpool.onnx.export: op '") and f"in layer <model> ({name}) has no ONNX mapping: " \
+        in message and message.endswith(NOT_EXPORTED[name]), message
+    assert "\n" not in message and not (tmp_path / "x.onnx").exists()
+
+
+class _Containers(nn.Module):
+    """Layers in a ModuleDict, parameters in a ParameterList and a ParameterDict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleDict({"conv": nn.Conv2d(2, 3, 3, padding=1), "act": nn.Hardswish()})
+        self.scales = nn.ParameterList([nn.Parameter(convpool.randn(3, 1, 1)), nn.Parameter(convpool.randn(1))])
+        self.shifts = nn.ParameterDict({"mean": nn.Parameter(convpool.randn(3, 1, 1))})
+
+    def forward(self, x):
+        y = self.blocks["act"](self.blocks["conv"](x))
+        return y * self.scales[0] + self.scales[1] - self.shifts["mean"]
+
+
+def test_containers_export(tmp_path):
+    convpool.manual_seed(0)
+    result, _ = _check(_Containers(), (2, 4, 5), tmp_path)
+    model = onnx.load(str(result.path))
+    assert {"blocks.conv.weight", "scales.0", "scales.1", "shifts.mean"} <= {i.name for i in model.graph.initializer}
 
 
 def test_recording_restores_every_function(tmp_path):
     before = (F.conv2d, convpool.cat, convpool.ops.basic.add, convpool.Tensor.__add__, nn.Module.__call__)
     with pytest.raises(convpool_onnx.UnmappedOpError):
-        convpool_onnx.export(_ReturnsIndices(), convpool.randn(1, 1, 4, 4), tmp_path / "x.onnx")
+        convpool_onnx.export(_AdaptiveIndices(), convpool.randn(1, 1, 4, 4), tmp_path / "x.onnx")
     after = (F.conv2d, convpool.cat, convpool.ops.basic.add, convpool.Tensor.__add__, nn.Module.__call__)
     assert all(a is b for a, b in zip(before, after, strict=True))
     assert not hasattr(F.conv2d, "__wrapped__")

@@ -100,11 +100,17 @@ def _max_pool(nd: int):
     def emit(graph, a: dict, out) -> None:
         op = f"max_pool{nd}d"
         _spatial(graph, op, a["input"], nd)
-        if a["return_indices"]:
-            graph.unmapped(op, "return_indices=True (ONNX's MaxPool indices are flat over the whole tensor)")
         attrs = _pool_attributes(op, a, nd)
         attrs["dilations"] = list(ntuple("dilation", a["dilation"], nd, 1, op))
-        graph.node("MaxPool", [a["input"]], out, **attrs)
+        if not a["return_indices"]:
+            graph.node("MaxPool", [a["input"]], out, **attrs)
+            return
+        # ONNX's indices are flat over the whole (N, C, *spatial) input; convpool's (PyTorch's) over one plane
+        values, indices = out
+        value_name, flat = graph.node_outputs("MaxPool", [a["input"]], 2, **attrs)
+        graph.alias_name(values, value_name)
+        plane = graph.constant(numpy.array(math.prod(a["input"].shape[2:]), numpy.int64))
+        graph.node("Mod", [flat, plane], indices)
     return emit
 
 
@@ -845,8 +851,6 @@ LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", 
           "poisson_nll_loss", "gaussian_nll_loss")
 REFUSED = {name: "a training loss, not part of a deployed graph (export the network that feeds it)"
            for name in LOSSES}
-REFUSED.update({f"max_unpool{nd}d": "its indices are per (sample, channel) plane, ONNX MaxUnpool's are flat over "
-                                    "the whole tensor" for nd in (1, 2, 3)})
 
 
 def _refuse(graph, a: dict, out) -> None:
@@ -902,3 +906,34 @@ def _fold(graph, a: dict, out) -> None:
     weight = graph.constant(_one_hot_kernels(channels, kernel, x.dtype))
     graph.node("ConvTranspose", [grid, weight], out, kernel_shape=list(kernel), strides=list(stride),
                dilations=list(dilation), pads=list(padding) * 2, output_padding=extra, group=channels)
+
+
+def _max_unpool(nd: int):
+    def emit(graph, a: dict, out) -> None:
+        """Each plane's values scattered to their per-plane indices in zeros: ScatterElements on (N, C, H * W)."""
+        op = f"max_unpool{nd}d"
+        x, indices = a["input"], a["indices"]
+        _spatial(graph, op, x, nd)
+        index = graph.value(indices)
+        if indices.dtype != numpy.int64:
+            index = graph.node("Cast", [index], to=7)
+        per_plane = numpy.array([0, 0, -1], numpy.int64)
+        planes = graph.node("Slice", [graph.node("Shape", [x]), graph.constant(numpy.array([0], numpy.int64)),
+                                      graph.constant(numpy.array([2], numpy.int64))])
+        size = graph.constant(numpy.array([math.prod(out.shape[2:])], numpy.int64))
+        zeros = graph.node("ConstantOfShape", [graph.node("Concat", [planes, size], axis=0)],
+                           value=_tensor_value(numpy.zeros(1, x.dtype)))
+        scattered = graph.node("ScatterElements", [zeros, graph.node("Reshape", [index, graph.constant(per_plane)]),
+                                                   graph.node("Reshape", [x, graph.constant(per_plane)])], axis=2)
+        graph.node("Reshape", [scattered, graph.constant(numpy.array([0, 0, *out.shape[2:]], numpy.int64))], out)
+    return emit
+
+
+def _tensor_value(array: numpy.ndarray):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(array)
+
+
+for _nd in (1, 2, 3):
+    EMITTERS[f"max_unpool{_nd}d"] = _max_unpool(_nd)
