@@ -244,9 +244,11 @@ def test_every_layer_of_convpool_nn_is_covered():
     assert set(NOT_EXPORTED) <= _layer_classes(), f"not layers of convpool.nn: {set(NOT_EXPORTED) - _layer_classes()}"
 
 
+@pytest.mark.parametrize("opset", [None, 13, 21], ids=["default-opset", "opset13", "opset21"])
 @pytest.mark.parametrize("name", sorted(LAYERS))
-def test_layer_matches_onnxruntime(tmp_path, name):
-    build, shape, *opset = LAYERS[name]
+def test_layer_matches_onnxruntime(tmp_path, name, opset):
+    build, shape, *opset_needed = LAYERS[name]
+    opset = [max([opset, *opset_needed])] if opset is not None else opset_needed
     convpool.manual_seed(0)
     layer = _randomize(build())
     for p in layer.parameters():  # affine terms away from 1 and 0

@@ -4,9 +4,10 @@ An emitter gets the graph being written, the op's bound arguments (as the functi
 called, defaults filled in) and its output, writes the nodes that compute the same thing
 with the op's attributes (stride, padding, dilation, groups, ceil mode, ...) and binds the
 output tensor(s) to the produced value names. Eval-mode semantics: batch norm uses the
-running statistics, dropout is the identity. An op with no emitter, or arguments with no
-ONNX equivalent (max pooling's indices, an adaptive pool whose output does not divide the
-input), raise UnmappedOpError naming the op and the layer.
+running statistics, dropout is the identity, RReLU the leaky ReLU of its mean slope. An op
+with no emitter (the losses: training only), or arguments with no ONNX equivalent (an
+adaptive pool whose output does not divide the input, adaptive max pooling's indices,
+Embedding's max_norm), raise UnmappedOpError naming the op and the layer.
 """
 
 from __future__ import annotations
@@ -254,8 +255,18 @@ def _batch_norm(graph, a: dict, out) -> None:
 def _layer_norm(graph, a: dict, out) -> None:
     x = a["input"]
     shape = (a["normalized_shape"],) if isinstance(a["normalized_shape"], int) else tuple(a["normalized_shape"])
-    if graph.opset < 17:
-        graph.unmapped("layer_norm", f"LayerNormalization needs opset 17 or later, exporting opset {graph.opset}")
+    if graph.opset < 17:  # LayerNormalization is opset 17: (x - mean) / sqrt(var + eps) * weight + bias
+        axes = list(range(x.ndim - len(shape), x.ndim))
+        centred = graph.node("Sub", [x, _reduce(graph, "ReduceMean", x, axes, True, None)])
+        variance = _reduce(graph, "ReduceMean", graph.node("Mul", [centred, centred]), axes, True, None)
+        y = graph.node("Div", [centred, graph.node("Sqrt", [graph.node("Add", [variance,
+                                                                                graph.scalar(float(a["eps"]), x)])])])
+        if a["weight"] is not None:
+            y = graph.node("Mul", [y, a["weight"]])
+        if a["bias"] is not None:
+            y = graph.node("Add", [y, a["bias"]])
+        graph.alias_name(out, y)
+        return
     weight = a["weight"] if a["weight"] is not None else graph.constant(numpy.ones(shape, x.dtype))
     bias = a["bias"] if a["bias"] is not None else graph.constant(numpy.zeros(shape, x.dtype))
     graph.node("LayerNormalization", [x, weight, bias], out, axis=-len(shape), epsilon=float(a["eps"]))
@@ -550,9 +561,11 @@ def _hardsigmoid(graph, a: dict, out) -> None:
 
 @emits("hardswish")
 def _hardswish(graph, a: dict, out) -> None:
-    if graph.opset < 14:
-        graph.unmapped("hardswish", f"HardSwish needs opset 14, exporting opset {graph.opset}")
-    graph.node("HardSwish", [a["input"]], out)
+    x = a["input"]
+    if graph.opset < 14:  # HardSwish is opset 14: x * hardsigmoid(x)
+        graph.node("Mul", [x, graph.node("HardSigmoid", [x], alpha=1 / 6, beta=0.5)], out)
+        return
+    graph.node("HardSwish", [x], out)
 
 
 @emits("prelu")
