@@ -172,7 +172,9 @@ LAYERS = {
     "embedding-2d-indices": (lambda: nn.Embedding(7, 3), Ints(7, 2, 3)),
     "cosine-similarity": (lambda: nn.CosineSimilarity(dim=1), [(5, 3), (5, 3)]),
     "cosine-similarity-last": (lambda: nn.CosineSimilarity(dim=-1, eps=1e-6), [(3, 5), (3, 5)]),
+    "cosine-similarity-broadcast": (nn.CosineSimilarity, [(5, 3), (1, 3)]),  # along the broadcast axis
     "pairwise-distance": (nn.PairwiseDistance, [(5,), (5,)]),
+    "pairwise-distance-broadcast-inf": (lambda: nn.PairwiseDistance(float("inf")), [(4, 5), (1, 5)]),
     "pairwise-distance-p1-keepdim": (lambda: nn.PairwiseDistance(1.0, keepdim=True), [(3, 5), (3, 5)]),
     "pairwise-distance-p3": (lambda: nn.PairwiseDistance(3.0), [(5,), (5,)]),
     "zero-pad1d": (lambda: nn.ZeroPad1d((1, 2)), (2, 5)),
