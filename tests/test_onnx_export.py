@@ -203,6 +203,11 @@ LAYERS = {
     "fold-overlapping": (lambda: nn.Fold((4, 5), (2, 3)), (2 * 6, 9)),
     "lp-pool1d": (lambda: nn.LPPool1d(2, 3, stride=2), (2, 9)),
     "lp-pool2d": (lambda: nn.LPPool2d(2.0, 3, stride=2, ceil_mode=False), (2, 7, 6)),
+    "adaptive-avg-pool1d-uneven": (lambda: nn.AdaptiveAvgPool1d(3), (2, 7)),  # windows of 3, 3 and 3 overlapping
+    "adaptive-avg-pool2d-uneven": (lambda: nn.AdaptiveAvgPool2d((3, 4)), (2, 5, 6)),
+    "adaptive-max-pool2d-uneven": (lambda: nn.AdaptiveMaxPool2d((4, 2)), (2, 6, 5)),
+    "adaptive-max-pool3d-uneven": (lambda: nn.AdaptiveMaxPool3d((2, 3, 3)), (1, 3, 4, 5)),
+    "adaptive-avg-pool2d-larger": (lambda: nn.AdaptiveAvgPool2d((5, 3)), (2, 3, 3)),  # windows repeat inputs
     "adaptive-avg-pool3d": (lambda: nn.AdaptiveAvgPool3d((2, 1, 3)), (2, 4, 4, 6)),
     "adaptive-max-pool1d": (lambda: nn.AdaptiveMaxPool1d(3), (2, 9)),
     "adaptive-max-pool2d": (lambda: nn.AdaptiveMaxPool2d((2, 3)), (2, 4, 6)),
@@ -381,14 +386,20 @@ class _AdaptiveIndices(nn.Module):
         return F.adaptive_max_pool2d(x, 2, return_indices=True)[1].float()
 
 
+class _TrainingDropout(nn.Module):
+    def forward(self, x):
+        return F.dropout(x, 0.5, training=True)
+
+
 def test_op_without_mapping_names_op_and_layer(tmp_path):
     with pytest.raises(convpool_onnx.UnmappedOpError,
                        match=r"op .adaptive_max_pool2d. in layer <model> \(_AdaptiveIndices\) has no ONNX mapping: "
                              r"return_indices=True"):
         convpool_onnx.export(_AdaptiveIndices(), convpool.randn(1, 1, 4, 4), tmp_path / "x.onnx")
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(3))
-    with pytest.raises(convpool_onnx.UnmappedOpError, match=r"'adaptive_avg_pool2d' in layer 1 \(AdaptiveAvgPool2d\)"):
-        convpool_onnx.export(model, convpool.randn(1, 1, 6, 6), tmp_path / "y.onnx")
+    with pytest.raises(convpool_onnx.UnmappedOpError,
+                       match=r"'dropout' in layer 1 \(_TrainingDropout\) .*training mode"):
+        convpool_onnx.export(nn.Sequential(nn.Linear(2, 2), _TrainingDropout()), convpool.randn(1, 2),
+                             tmp_path / "y.onnx")
     with pytest.raises(convpool_onnx.UnmappedOpError, match=r"'embedding' in layer <model> \(Embedding\) .*max_norm"):
         convpool_onnx.export(nn.Embedding(5, 2, max_norm=1.0), convpool.tensor([[1, 2]]), tmp_path / "z.onnx")
     assert not any((tmp_path / name).exists() for name in ("x.onnx", "y.onnx", "z.onnx"))

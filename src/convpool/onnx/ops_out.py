@@ -6,8 +6,7 @@ with the op's attributes (stride, padding, dilation, groups, ceil mode, ...) and
 output tensor(s) to the produced value names. Eval-mode semantics: batch norm uses the
 running statistics, dropout is the identity, RReLU the leaky ReLU of its mean slope. An op
 with no emitter (the losses: training only), or arguments with no ONNX equivalent (an
-adaptive pool whose output does not divide the input, adaptive max pooling's indices,
-Embedding's max_norm), raise UnmappedOpError naming the op and the layer.
+adaptive max pooling's indices, Embedding's max_norm), raise UnmappedOpError naming the op and the layer.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 import numpy
 
 from ..ops.args import ntuple
-from ..shapes import same_padding
+from ..shapes import adaptive_windows, same_padding
 from ..tensor import Tensor
 
 INT64_MAX, INT64_MIN = 2 ** 63 - 1, -(2 ** 63)
@@ -155,11 +154,28 @@ def _adaptive(kind: str, nd: int):
             graph.node("GlobalAveragePool" if kind == "avg" else "GlobalMaxPool", [x], out)
             return
         if any(n % o for n, o in zip(sizes, target, strict=True)):
-            graph.unmapped(op, f"output size {target} does not divide the input size {sizes} (ONNX pools have fixed "
-                               f"windows)")
+            graph.alias_name(out[0] if isinstance(out, tuple) else out, _adaptive_by_axis(graph, kind, x, target))
+            return
         kernel = [n // o for n, o in zip(sizes, target, strict=True)]
         graph.node("AveragePool" if kind == "avg" else "MaxPool", [x], out, kernel_shape=kernel, strides=kernel)
     return emit
+
+
+def _adaptive_by_axis(graph, kind: str, x: Tensor, target) -> str:
+    """Windows of unequal length (floor(i n / o) to ceil((i + 1) n / o)), one spatial axis at a time: a mean
+    or max over a box is the mean or max along each of its axes in turn. One Slice and Reduce per window."""
+    reduce = "ReduceMean" if kind == "avg" else "ReduceMax"
+    y: Any = x
+    for axis, (size, count) in enumerate(zip(x.shape[2:], target, strict=True), start=2):
+        windows = adaptive_windows(size, count)
+        if all(end - start == 1 for start, end in windows) and count == size:
+            continue
+        parts = [_reduce(graph, reduce, graph.node("Slice", [y, graph.constant(numpy.array([start], numpy.int64)),
+                                                             graph.constant(numpy.array([end], numpy.int64)),
+                                                             graph.constant(numpy.array([axis], numpy.int64))]),
+                         [axis], True, None) for start, end in windows]
+        y = graph.node("Concat", parts, axis=axis) if len(parts) > 1 else parts[0]
+    return y if isinstance(y, str) else graph.node("Identity", [y])
 
 
 for _nd in (1, 2, 3):
