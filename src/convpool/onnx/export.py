@@ -118,6 +118,13 @@ class _Graph(Recorder):
         self.nodes.append(helper.make_node(op_type, names, [output], name=self.fresh(f"{op_type}_node"), **attrs))
         return output
 
+    def node_outputs(self, op_type: str, inputs: Sequence[Any], count: int, **attrs) -> list[str]:
+        """Append a node with count outputs (MaxPool's values and indices); returns their fresh names."""
+        first = self.node(op_type, inputs, None, **attrs)
+        extra = [self.fresh(f"{op_type.lower()}_out") for _ in range(count - 1)]
+        self.nodes[-1].output.extend(extra)
+        return [first, *extra]
+
     def alias(self, out: Tensor, source: Tensor) -> None:
         self.bind(out, self.value(source))
 

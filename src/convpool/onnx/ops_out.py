@@ -4,9 +4,9 @@ An emitter gets the graph being written, the op's bound arguments (as the functi
 called, defaults filled in) and its output, writes the nodes that compute the same thing
 with the op's attributes (stride, padding, dilation, groups, ceil mode, ...) and binds the
 output tensor(s) to the produced value names. Eval-mode semantics: batch norm uses the
-running statistics, dropout is the identity. An op with no emitter, or arguments with no
-ONNX equivalent (max pooling's indices, an adaptive pool whose output does not divide the
-input), raise UnmappedOpError naming the op and the layer.
+running statistics, dropout is the identity, RReLU the leaky ReLU of its mean slope. An op
+with no emitter (the losses: training only), or arguments with no ONNX equivalent (an
+adaptive max pooling's indices, Embedding's max_norm), raise UnmappedOpError naming the op and the layer.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy
 
 from ..ops.args import ntuple
-from ..shapes import same_padding
+from ..shapes import adaptive_windows, same_padding
 from ..tensor import Tensor
 
 INT64_MAX, INT64_MIN = 2 ** 63 - 1, -(2 ** 63)
@@ -100,11 +100,17 @@ def _max_pool(nd: int):
     def emit(graph, a: dict, out) -> None:
         op = f"max_pool{nd}d"
         _spatial(graph, op, a["input"], nd)
-        if a["return_indices"]:
-            graph.unmapped(op, "return_indices=True (ONNX's MaxPool indices are flat over the whole tensor)")
         attrs = _pool_attributes(op, a, nd)
         attrs["dilations"] = list(ntuple("dilation", a["dilation"], nd, 1, op))
-        graph.node("MaxPool", [a["input"]], out, **attrs)
+        if not a["return_indices"]:
+            graph.node("MaxPool", [a["input"]], out, **attrs)
+            return
+        # ONNX's indices are flat over the whole (N, C, *spatial) input; convpool's (PyTorch's) over one plane
+        values, indices = out
+        value_name, flat = graph.node_outputs("MaxPool", [a["input"]], 2, **attrs)
+        graph.alias_name(values, value_name)
+        plane = graph.constant(numpy.array(math.prod(a["input"].shape[2:]), numpy.int64))
+        graph.node("Mod", [flat, plane], indices)
     return emit
 
 
@@ -148,11 +154,28 @@ def _adaptive(kind: str, nd: int):
             graph.node("GlobalAveragePool" if kind == "avg" else "GlobalMaxPool", [x], out)
             return
         if any(n % o for n, o in zip(sizes, target, strict=True)):
-            graph.unmapped(op, f"output size {target} does not divide the input size {sizes} (ONNX pools have fixed "
-                               f"windows)")
+            graph.alias_name(out[0] if isinstance(out, tuple) else out, _adaptive_by_axis(graph, kind, x, target))
+            return
         kernel = [n // o for n, o in zip(sizes, target, strict=True)]
         graph.node("AveragePool" if kind == "avg" else "MaxPool", [x], out, kernel_shape=kernel, strides=kernel)
     return emit
+
+
+def _adaptive_by_axis(graph, kind: str, x: Tensor, target) -> str:
+    """Windows of unequal length (floor(i n / o) to ceil((i + 1) n / o)), one spatial axis at a time: a mean
+    or max over a box is the mean or max along each of its axes in turn. One Slice and Reduce per window."""
+    reduce = "ReduceMean" if kind == "avg" else "ReduceMax"
+    y: Any = x
+    for axis, (size, count) in enumerate(zip(x.shape[2:], target, strict=True), start=2):
+        windows = adaptive_windows(size, count)
+        if all(end - start == 1 for start, end in windows) and count == size:
+            continue
+        parts = [_reduce(graph, reduce, graph.node("Slice", [y, graph.constant(numpy.array([start], numpy.int64)),
+                                                             graph.constant(numpy.array([end], numpy.int64)),
+                                                             graph.constant(numpy.array([axis], numpy.int64))]),
+                         [axis], True, None) for start, end in windows]
+        y = graph.node("Concat", parts, axis=axis) if len(parts) > 1 else parts[0]
+    return y if isinstance(y, str) else graph.node("Identity", [y])
 
 
 for _nd in (1, 2, 3):
@@ -248,8 +271,18 @@ def _batch_norm(graph, a: dict, out) -> None:
 def _layer_norm(graph, a: dict, out) -> None:
     x = a["input"]
     shape = (a["normalized_shape"],) if isinstance(a["normalized_shape"], int) else tuple(a["normalized_shape"])
-    if graph.opset < 17:
-        graph.unmapped("layer_norm", f"LayerNormalization needs opset 17 or later, exporting opset {graph.opset}")
+    if graph.opset < 17:  # LayerNormalization is opset 17: (x - mean) / sqrt(var + eps) * weight + bias
+        axes = list(range(x.ndim - len(shape), x.ndim))
+        centred = graph.node("Sub", [x, _reduce(graph, "ReduceMean", x, axes, True, None)])
+        variance = _reduce(graph, "ReduceMean", graph.node("Mul", [centred, centred]), axes, True, None)
+        y = graph.node("Div", [centred, graph.node("Sqrt", [graph.node("Add", [variance,
+                                                                                graph.scalar(float(a["eps"]), x)])])])
+        if a["weight"] is not None:
+            y = graph.node("Mul", [y, a["weight"]])
+        if a["bias"] is not None:
+            y = graph.node("Add", [y, a["bias"]])
+        graph.alias_name(out, y)
+        return
     weight = a["weight"] if a["weight"] is not None else graph.constant(numpy.ones(shape, x.dtype))
     bias = a["bias"] if a["bias"] is not None else graph.constant(numpy.zeros(shape, x.dtype))
     graph.node("LayerNormalization", [x, weight, bias], out, axis=-len(shape), epsilon=float(a["eps"]))
@@ -544,9 +577,11 @@ def _hardsigmoid(graph, a: dict, out) -> None:
 
 @emits("hardswish")
 def _hardswish(graph, a: dict, out) -> None:
-    if graph.opset < 14:
-        graph.unmapped("hardswish", f"HardSwish needs opset 14, exporting opset {graph.opset}")
-    graph.node("HardSwish", [a["input"]], out)
+    x = a["input"]
+    if graph.opset < 14:  # HardSwish is opset 14: x * hardsigmoid(x)
+        graph.node("Mul", [x, graph.node("HardSigmoid", [x], alpha=1 / 6, beta=0.5)], out)
+        return
+    graph.node("HardSwish", [x], out)
 
 
 @emits("prelu")
@@ -722,3 +757,212 @@ def _interpolate(graph, a: dict, out) -> None:
             graph.node("Shape", [x]), graph.constant(numpy.array([0], numpy.int64)),
             graph.constant(numpy.array([2], numpy.int64))]), graph.constant(numpy.array(sizes, numpy.int64))],
             axis=0)], out, **attrs)
+
+
+# ----- shrinks, embedding, bilinear, RMS norm, channel shuffle, distances -------------------------
+@emits("tanhshrink")
+def _tanhshrink(graph, a: dict, out) -> None:
+    graph.node("Sub", [a["input"], graph.node("Tanh", [a["input"]])], out)
+
+
+@emits("softshrink", "hardshrink")
+def _shrink(graph, a: dict, out) -> None:
+    """ONNX Shrink: x - bias above lambd, x + bias below -lambd, 0 between (bias = lambd: soft; 0: hard)."""
+    lambd = float(a["lambd"])
+    graph.node("Shrink", [a["input"]], out, lambd=lambd, bias=lambd if graph.current_op == "softshrink" else 0.0)
+
+
+@emits("rrelu")
+def _rrelu(graph, a: dict, out) -> None:
+    if a["training"]:
+        graph.unmapped("rrelu", "training=True draws a random slope per element (export runs in eval mode)")
+    graph.node("LeakyRelu", [a["input"]], out, alpha=(float(a["lower"]) + float(a["upper"])) / 2)
+
+
+@emits("embedding")
+def _embedding(graph, a: dict, out) -> None:
+    if a["max_norm"] is not None:
+        graph.unmapped("embedding", "max_norm renormalises the weight in place during the forward pass")
+    indices = a["input"]
+    if not isinstance(indices, Tensor):
+        graph.unmapped("embedding", "indices that are not a tensor")
+    graph.node("Gather", [a["weight"], indices], out, axis=0)
+
+
+@emits("bilinear")
+def _bilinear(graph, a: dict, out) -> None:
+    """y_k = x1^T W_k x2 + b_k as one Einsum over the shared leading dims."""
+    product = graph.node("Einsum", [a["input1"], a["weight"], a["input2"]], equation="...i,oij,...j->...o")
+    if a["bias"] is None:
+        graph.alias_name(out, product)
+    else:
+        graph.node("Add", [product, a["bias"]], out)
+
+
+@emits("rms_norm")
+def _rms_norm(graph, a: dict, out) -> None:
+    """x / sqrt(mean(x^2 over the trailing normalized_shape dims) + eps), times weight."""
+    x = a["input"]
+    shape = a["normalized_shape"]
+    k = 1 if isinstance(shape, int | numpy.integer) else len(tuple(shape))
+    eps = float(numpy.finfo(x.dtype).eps) if a["eps"] is None else float(a["eps"])
+    mean_square = _reduce(graph, "ReduceMean", graph.node("Mul", [x, x]), list(range(x.ndim - k, x.ndim)), True,
+                          None)
+    root = graph.node("Sqrt", [graph.node("Add", [mean_square, graph.scalar(eps, x)])])
+    if a["weight"] is None:
+        graph.node("Div", [x, root], out)
+    else:
+        graph.node("Mul", [graph.node("Div", [x, root]), a["weight"]], out)
+
+
+@emits("channel_shuffle")
+def _channel_shuffle(graph, a: dict, out) -> None:
+    x, g = a["input"], int(a["groups"])
+    _, c, *rest = x.shape
+    split = graph.node("Reshape", [x, graph.constant(numpy.array([0, g, c // g, *rest], numpy.int64))])
+    moved = graph.node("Transpose", [split], perm=[0, 2, 1, *range(3, 3 + len(rest))])
+    graph.node("Reshape", [moved, graph.constant(numpy.array([0, c, *rest], numpy.int64))], out)
+
+
+def _broadcast_to_both(graph, x: Tensor, other: Tensor) -> Any:
+    """x expanded to the broadcast shape of x and other (a norm along a broadcast axis needs it)."""
+    shape = numpy.broadcast_shapes(x.shape, other.shape)
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return graph.node("Expand", [x, graph.node("Shape", [graph.node("Add", [x, other])])])
+
+
+def _p_norm(graph, x: Any, p: float, axis: int, keep: bool, like: Tensor) -> str:
+    axes = [axis]
+    if p == 2.0:
+        return _reduce(graph, "ReduceL2", x, axes, keep, None)
+    if p == 1.0:
+        return _reduce(graph, "ReduceL1", x, axes, keep, None)
+    if math.isinf(p) and p > 0:
+        return _reduce(graph, "ReduceMax", graph.node("Abs", [x]), axes, keep, None)
+    if not p > 0:
+        graph.unmapped(graph.current_op, f"p={p} (positive p and inf export)")
+    powered = graph.node("Pow", [graph.node("Abs", [x]), graph.scalar(p, like)])
+    return graph.node("Pow", [_reduce(graph, "ReduceSum", powered, axes, keep, None), graph.scalar(1 / p, like)])
+
+
+@emits("cosine_similarity")
+def _cosine_similarity(graph, a: dict, out) -> None:
+    """sum(x1 / max(|x1|, eps) * x2 / max(|x2|, eps)) along dim, as convpool and PyTorch compute it."""
+    x1, x2 = a["x1"], a["x2"]
+    if not isinstance(x1, Tensor) or not isinstance(x2, Tensor):
+        graph.unmapped("cosine_similarity", "inputs that are not tensors")
+    ndim = max(len(numpy.broadcast_shapes(x1.shape, x2.shape)), 1)
+    axis = int(a["dim"]) % ndim
+    units = []
+    for x, other in ((x1, x2), (x2, x1)):
+        full = _broadcast_to_both(graph, x, other)
+        norm = _p_norm(graph, full, 2.0, axis, True, x)
+        units.append(graph.node("Div", [full, graph.node("Max", [norm, graph.scalar(float(a["eps"]), x)])]))
+    _reduce(graph, "ReduceSum", graph.node("Mul", units), [axis], False, out)
+
+
+@emits("pairwise_distance")
+def _pairwise_distance(graph, a: dict, out) -> None:
+    """||x1 - x2 + eps||_p over the last dim."""
+    x1, x2 = a["x1"], a["x2"]
+    if not isinstance(x1, Tensor) or not isinstance(x2, Tensor) or not numpy.broadcast_shapes(x1.shape, x2.shape):
+        graph.unmapped("pairwise_distance", "0-d inputs (give vectors)")
+    difference = graph.node("Add", [graph.node("Sub", [x1, x2]), graph.scalar(float(a["eps"]), x1)])
+    ndim = len(numpy.broadcast_shapes(x1.shape, x2.shape))
+    graph.alias_name(out, _p_norm(graph, difference, float(a["p"]), ndim - 1, bool(a["keepdim"]), x1))
+
+
+# ----- ops refused with a reason -----------------------------------------------------------------
+LOSSES = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+          "binary_cross_entropy_with_logits", "kl_div", "soft_margin_loss", "multilabel_soft_margin_loss",
+          "margin_ranking_loss", "hinge_embedding_loss", "cosine_embedding_loss", "triplet_margin_loss",
+          "poisson_nll_loss", "gaussian_nll_loss")
+REFUSED = {name: "a training loss, not part of a deployed graph (export the network that feeds it)"
+           for name in LOSSES}
+
+
+def _refuse(graph, a: dict, out) -> None:
+    graph.unmapped(graph.current_op, REFUSED[graph.current_op])
+
+
+for _name in REFUSED:
+    EMITTERS[_name] = _refuse
+
+
+# ----- unfold and fold: a grouped (transposed) convolution with one-hot kernels -------------------
+def _one_hot_kernels(channels: int, kernel: tuple[int, ...], dtype) -> numpy.ndarray:
+    """(C * kh * kw, 1, kh, kw): output channel c * kh * kw + k picks kernel position k (unfold's column order)."""
+    per_window = math.prod(kernel)
+    eye = numpy.eye(per_window, dtype=dtype).reshape(per_window, 1, *kernel)
+    return numpy.tile(eye, (channels, 1, 1, 1))
+
+
+def _window_settings(op: str, a: dict) -> tuple:
+    return (ntuple("kernel_size", a["kernel_size"], 2, 1, op), ntuple("dilation", a["dilation"], 2, 1, op),
+            ntuple("padding", a["padding"], 2, 0, op), ntuple("stride", a["stride"], 2, 1, op))
+
+
+@emits("unfold")
+def _unfold(graph, a: dict, out) -> None:
+    """Each window as a column: Conv with one-hot kernels, groups=C, then (N, C * kh * kw, L)."""
+    x = a["input"]
+    if x.ndim != 4:
+        graph.unmapped("unfold", f"only batched (N, C, H, W) input exports, got shape {x.shape}")
+    kernel, dilation, padding, stride = _window_settings("unfold", a)
+    channels = x.shape[1]
+    weight = graph.constant(_one_hot_kernels(channels, kernel, x.dtype))
+    windows = graph.node("Conv", [x, weight], kernel_shape=list(kernel), strides=list(stride),
+                         dilations=list(dilation), pads=list(padding) * 2, group=channels)
+    graph.node("Reshape", [windows, graph.constant(numpy.array([0, out.shape[-2], -1], numpy.int64))], out)
+
+
+@emits("fold")
+def _fold(graph, a: dict, out) -> None:
+    """The adjoint of unfold: ConvTranspose with the same one-hot kernels, overlapping windows adding up."""
+    x = a["input"]
+    if x.ndim != 3:
+        graph.unmapped("fold", f"only batched (N, C * kh * kw, L) input exports, got shape {x.shape}")
+    kernel, dilation, padding, stride = _window_settings("fold", a)
+    sizes = ntuple("output_size", a["output_size"], 2, 1, "fold")
+    channels = out.shape[1]
+    blocks, extra = [], []
+    for n, k, d, p, s in zip(sizes, kernel, dilation, padding, stride, strict=True):
+        span = n + 2 * p - d * (k - 1) - 1
+        blocks.append(span // s + 1)
+        extra.append(span - (blocks[-1] - 1) * s)  # rows and columns no window reaches: output_padding
+    grid = graph.node("Reshape", [x, graph.constant(numpy.array([0, x.shape[1], *blocks], numpy.int64))])
+    weight = graph.constant(_one_hot_kernels(channels, kernel, x.dtype))
+    graph.node("ConvTranspose", [grid, weight], out, kernel_shape=list(kernel), strides=list(stride),
+               dilations=list(dilation), pads=list(padding) * 2, output_padding=extra, group=channels)
+
+
+def _max_unpool(nd: int):
+    def emit(graph, a: dict, out) -> None:
+        """Each plane's values scattered to their per-plane indices in zeros: ScatterElements on (N, C, H * W)."""
+        op = f"max_unpool{nd}d"
+        x, indices = a["input"], a["indices"]
+        _spatial(graph, op, x, nd)
+        index = graph.value(indices)
+        if indices.dtype != numpy.int64:
+            index = graph.node("Cast", [index], to=7)
+        per_plane = numpy.array([0, 0, -1], numpy.int64)
+        planes = graph.node("Slice", [graph.node("Shape", [x]), graph.constant(numpy.array([0], numpy.int64)),
+                                      graph.constant(numpy.array([2], numpy.int64))])
+        size = graph.constant(numpy.array([math.prod(out.shape[2:])], numpy.int64))
+        zeros = graph.node("ConstantOfShape", [graph.node("Concat", [planes, size], axis=0)],
+                           value=_tensor_value(numpy.zeros(1, x.dtype)))
+        scattered = graph.node("ScatterElements", [zeros, graph.node("Reshape", [index, graph.constant(per_plane)]),
+                                                   graph.node("Reshape", [x, graph.constant(per_plane)])], axis=2)
+        graph.node("Reshape", [scattered, graph.constant(numpy.array([0, 0, *out.shape[2:]], numpy.int64))], out)
+    return emit
+
+
+def _tensor_value(array: numpy.ndarray):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(array)
+
+
+for _nd in (1, 2, 3):
+    EMITTERS[f"max_unpool{_nd}d"] = _max_unpool(_nd)
