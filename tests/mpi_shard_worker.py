@@ -1,8 +1,9 @@
 """Run by tests/test_distributed_shards.py under `mpiexec -n K python tests/mpi_shard_worker.py OUT TRAIN-ARGS...`.
 
-`convpool train TRAIN-ARGS` as it runs under mpiexec, with two things watched: every gather of
-rows from a data split's images (the loader's `numpy.take(images, rows, axis=0)`) and every
-call of `channel_stats` and of fast-cnn's `initialise_from_data`. Each rank writes what it saw to OUT/rank-R.json.
+`convpool train TRAIN-ARGS` as it runs under mpiexec, with these things watched: every gather of
+rows from a data split's images (the loader's `numpy.take(images, rows, axis=0)`), every
+call of `channel_stats` and of fast-cnn's `initialise_from_data`, and every CIFAR split decoded
+from its files and written to the decoded cache. Each rank writes what it saw to OUT/rank-R.json.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from convpool import distributed as dist  # noqa: E402
 from convpool import workflow  # noqa: E402
 from convpool.cli import main  # noqa: E402
+from convpool.data import cifar  # noqa: E402
 from convpool.data.dataset import is_mapped  # noqa: E402
 from convpool.models.fast import FastCNN  # noqa: E402
 
@@ -27,6 +29,8 @@ MAPPED: dict[str, bool] = {}
 STATS_CALLS: list[int] = []
 FITS: list[int] = []
 WHITENING: list[str] = []  # what the whitening kernels are at the first training step
+CIFAR_DECODES: list[str] = []  # the splits decoded from CIFAR files
+CACHE_WRITES: list[str] = []  # the splits written to the decoded cache
 
 
 def recording(images: numpy.ndarray, split: str) -> numpy.ndarray:
@@ -66,6 +70,18 @@ def watched_forward(self, x):
     return original_forward(self, x)
 
 
+def watched_decode(store, prefix, layout, split, label_mode):
+    CIFAR_DECODES.append(split)
+    return original_decode(store, prefix, layout, split, label_mode)
+
+
+def watched_write_cache(folder, key, *args, **kwargs):
+    CACHE_WRITES.append(key["split"])
+    return original_write_cache(folder, key, *args, **kwargs)
+
+
+original_decode, cifar._decode = cifar._decode, watched_decode
+original_write_cache, cifar.write_cache = cifar.write_cache, watched_write_cache
 original_initialise, FastCNN.initialise_from_data = FastCNN.initialise_from_data, watched_initialise
 original_forward, FastCNN.forward = FastCNN.forward, watched_forward
 original_load_split, workflow.load_split = workflow.load_split, watched_load_split
@@ -75,6 +91,7 @@ if __name__ == "__main__":
     out = Path(sys.argv[1])
     code = main(["train", *sys.argv[2:]])
     report = {"code": code, "reads": READS, "mapped": MAPPED, "stats_calls": len(STATS_CALLS),
-              "whitening_fits": FITS, "whitening": WHITENING}
+              "whitening_fits": FITS, "whitening": WHITENING, "cifar_decodes": CIFAR_DECODES,
+              "cache_writes": CACHE_WRITES}
     (out / f"rank-{dist.rank()}.json").write_text(json.dumps(report))
     sys.exit(code)

@@ -1,22 +1,35 @@
 """CIFAR-10/100 readers: small files written in the official binary and python formats, read as a
-folder, as the folder above it and as the .tar.gz archive; a clear error for each bad file."""
+folder, as the folder above it and as the .tar.gz archive; a clear error for each bad file; the
+decoded cache of the sources that cannot be mapped as they are."""
 
 import gzip
 import io
+import json
+import os
 import tarfile
 import tracemalloc
+import warnings
 
 import numpy
 import pytest
 from py2pickle import py2_pickle
 
 from convpool.data import CIFAR10_CLASSES, UnsafePickleError, load_cifar
+from convpool.data import cifar as cifar_module
+from convpool.data.dataset import is_mapped
 
 FOLDERS = {("cifar10", True): "cifar-10-batches-bin", ("cifar100", True): "cifar-100-binary",
            ("cifar10", False): "cifar-10-batches-py", ("cifar100", False): "cifar-100-python"}
 ARCHIVES = {("cifar10", True): "cifar-10-binary.tar.gz", ("cifar100", True): "cifar-100-binary.tar.gz",
             ("cifar10", False): "cifar-10-python.tar.gz", ("cifar100", False): "cifar-100-python.tar.gz"}
 FINE100 = [f"fine_{i:02d}" for i in range(100)]
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    """Every decoded cache these tests build goes under tmp_path, never the real one."""
+    monkeypatch.setenv("CONVPOOL_CACHE", str(tmp_path / "convpool-cache"))
+
 COARSE100 = [f"coarse_{i:02d}" for i in range(20)]
 
 
@@ -395,3 +408,175 @@ def test_an_oversized_batch_or_names_file_in_a_folder_is_refused_before_it_is_re
     with pytest.raises(ValueError, match=r"batches\.meta\.txt: 5,242,880 bytes, more than the 1,048,576 a CIFAR "
                                          r"names file"):
         load_cifar(folder, "train")
+
+
+# ---- the decoded cache: archives, pickles and CIFAR-10's five training files --------------------
+
+CACHED = [(v, b, w) for v, b in FORMS for w in ("folder", "tar") if not (w == "folder" and b and v == "cifar100")]
+
+
+def _source(tmp_path, variant, binary, where, seed=0):
+    folder, expected = make_cifar(tmp_path / "data", variant, binary, seed=seed)
+    return (folder if where == "folder" else make_tar(folder, tmp_path / ARCHIVES[variant, binary])), expected
+
+
+def _count_decodes(monkeypatch):
+    """Record each batch file decoded and each archive opened."""
+    calls = []
+    for name in ("_binary_batch", "_pickle_batch", "_Archive"):
+        real = getattr(cifar_module, name)
+
+        def counting(*args, real=real, name=name):
+            calls.append(name)
+            return real(*args)
+
+        monkeypatch.setattr(cifar_module, name, counting)
+    return calls
+
+
+def _cache_folders(tmp_path):
+    root = tmp_path / "convpool-cache" / "cifar-arrays"
+    return sorted(root.iterdir()) if root.is_dir() else []
+
+
+@pytest.mark.parametrize("variant,binary,where", CACHED,
+                         ids=[f"{v}-{'bin' if b else 'py'}-{w}" for v, b, w in CACHED])
+def test_cache_gives_the_readers_arrays_mapped_and_is_read_without_decoding(tmp_path, monkeypatch, variant,
+                                                                             binary, where):
+    path, expected = _source(tmp_path, variant, binary, where)
+    modes = ["fine"] + (["coarse"] if variant == "cifar100" else [])
+    splits = [s for s in ("train", "test") if where == "tar" or not binary or s == "train"]  # one-file: mapped
+    for split in splits:
+        for mode in modes:
+            images, fine, coarse = expected[split]
+            store = cifar_module._open(path, split)
+            layout, prefix = cifar_module._locate(store, path, None)
+            read = cifar_module._decode(store, prefix, layout, split, mode)  # what the readers give
+            calls = _count_decodes(monkeypatch)
+            built = load_cifar(path, split, label_mode=mode)
+            assert calls, "the first load decodes"
+            calls.clear()
+            again = load_cifar(path, split, label_mode=mode)
+            assert calls == [], f"{split} {mode}: decoded {calls} instead of reading the cache"
+            monkeypatch.undo()
+            monkeypatch.setenv("CONVPOOL_CACHE", str(tmp_path / "convpool-cache"))
+            for data in (built, again):
+                assert is_mapped(data.images) and not data.images.flags.writeable and not is_mapped(data.labels)
+                assert data.images.dtype == numpy.uint8 and data.labels.dtype == numpy.int64
+                numpy.testing.assert_array_equal(data.images, read[0])
+                numpy.testing.assert_array_equal(data.labels, read[1])
+                assert data.classes == read[2]
+                numpy.testing.assert_array_equal(data.images, images)
+                numpy.testing.assert_array_equal(data.labels, fine if mode == "fine" else coarse)
+                assert data.classes == (list(CIFAR10_CLASSES) if variant == "cifar10"
+                                        else FINE100 if mode == "fine" else COARSE100)
+    assert len(_cache_folders(tmp_path)) == len(splits) * len(modes)
+    for folder in _cache_folders(tmp_path):
+        assert sorted(p.name for p in folder.iterdir()) == ["images.npy", "labels.npy", "meta.json"]
+
+
+def test_one_file_binary_splits_are_mapped_as_they_are_without_a_cache(tmp_path):
+    folder, expected = make_cifar(tmp_path / "data", "cifar100", True)
+    for split in ("train", "test"):
+        data = load_cifar(folder, split)
+        assert is_mapped(data.images)
+        numpy.testing.assert_array_equal(data.images, expected[split][0])
+    assert is_mapped(load_cifar(folder.parent, "test").images)  # the folder above it, too
+    assert _cache_folders(tmp_path) == []
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_an_edited_batch_file_rebuilds_the_cache(tmp_path, monkeypatch, binary):
+    folder, expected = make_cifar(tmp_path / "data", "cifar10", binary)
+    first = load_cifar(folder, "train")
+    numpy.testing.assert_array_equal(first.images, expected["train"][0])
+    batch = folder / ("data_batch_3.bin" if binary else "data_batch_3")
+    before = batch.stat()
+    data = bytearray(batch.read_bytes())
+    if binary:
+        data[1:1 + 3072] = bytes(255 - b for b in data[1:1 + 3072])  # the first image, inverted
+    else:
+        old = expected["train"][0][4].tobytes()
+        data = bytearray(bytes(data).replace(old, bytes(255 - b for b in old)))
+    with open(batch, "r+b") as f:  # in place: the same size and inode; the mtime is set back
+        f.write(data)
+    os.utime(batch, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert batch.stat().st_size == before.st_size and batch.stat().st_mtime_ns == before.st_mtime_ns
+    calls = _count_decodes(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # stale, not damaged: rebuilt quietly
+        second = load_cifar(folder, "train")
+    assert calls.count("_binary_batch" if binary else "_pickle_batch") == 5
+    want = expected["train"][0].copy()
+    want[4] = 255 - want[4]
+    numpy.testing.assert_array_equal(second.images, want)
+    assert is_mapped(second.images)
+    numpy.testing.assert_array_equal(first.images, expected["train"][0])  # the old mapping keeps its file
+    assert len(_cache_folders(tmp_path)) == 1
+
+
+def test_a_replaced_archive_rebuilds_the_cache(tmp_path):
+    archive, expected = _source(tmp_path, "cifar100", False, "tar")
+    numpy.testing.assert_array_equal(load_cifar(archive, "test").images, expected["test"][0])
+    folder, changed = make_cifar(tmp_path / "other", "cifar100", False, seed=1)
+    make_tar(folder, tmp_path / "new.tar.gz").replace(archive)
+    data = load_cifar(archive, "test")
+    numpy.testing.assert_array_equal(data.images, changed["test"][0])
+    numpy.testing.assert_array_equal(data.labels, changed["test"][1])
+
+
+@pytest.mark.parametrize("damage", ["flip a pixel", "truncate images", "drop labels", "bad meta", "bad label"])
+def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path, monkeypatch, damage):
+    archive, expected = _source(tmp_path, "cifar10", True, "tar")
+    load_cifar(archive, "train")
+    [cache] = _cache_folders(tmp_path)
+    if damage == "flip a pixel":
+        data = bytearray((cache / "images.npy").read_bytes())
+        data[-1] ^= 1
+        (cache / "images.npy").write_bytes(bytes(data))
+    elif damage == "truncate images":
+        (cache / "images.npy").write_bytes((cache / "images.npy").read_bytes()[:-3072])
+    elif damage == "drop labels":
+        (cache / "labels.npy").unlink()
+    elif damage == "bad meta":
+        (cache / "meta.json").write_text("{not json")
+    else:  # a label out of range, with a checksum that matches: caught by the range check
+        labels = numpy.full(10, 10, numpy.int64)
+        buffer = io.BytesIO()
+        numpy.save(buffer, labels)
+        (cache / "labels.npy").write_bytes(buffer.getvalue())
+        meta = json.loads((cache / "meta.json").read_text())
+        meta["labels_sha256"] = __import__("hashlib").sha256(buffer.getvalue()).hexdigest()
+        (cache / "meta.json").write_text(json.dumps(meta))
+    calls = _count_decodes(monkeypatch)
+    with pytest.warns(UserWarning, match="damaged CIFAR cache"):
+        data = load_cifar(archive, "train")
+    assert calls.count("_binary_batch") == 5
+    assert is_mapped(data.images)
+    numpy.testing.assert_array_equal(data.images, expected["train"][0])
+    numpy.testing.assert_array_equal(data.labels, expected["train"][1])
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        numpy.testing.assert_array_equal(load_cifar(archive, "train").images, expected["train"][0])
+    assert calls == []
+
+
+def test_an_unwritable_cache_still_gives_the_data(tmp_path):
+    archive, expected = _source(tmp_path, "cifar10", False, "tar")
+    (tmp_path / "blocked").write_text("a file where the cache folder would go")
+    with pytest.warns(UserWarning, match="could not write the CIFAR cache"):
+        data = load_cifar(archive, "train", cache_dir=tmp_path / "blocked")
+    assert not is_mapped(data.images)
+    numpy.testing.assert_array_equal(data.images, expected["train"][0])
+    numpy.testing.assert_array_equal(data.labels, expected["train"][1])
+
+
+def test_cache_dir_and_convpool_cache_place_the_cache(tmp_path, monkeypatch):
+    archive, _ = _source(tmp_path, "cifar10", True, "tar")
+    load_cifar(archive, "test", cache_dir=tmp_path / "mine")
+    assert [p.name for p in (tmp_path / "mine").iterdir()] and _cache_folders(tmp_path) == []
+    monkeypatch.setenv("CONVPOOL_CACHE", str(tmp_path / "root"))
+    load_cifar(archive, "test")
+    [folder] = (tmp_path / "root" / "cifar-arrays").iterdir()
+    assert (folder / "images.npy").is_file()

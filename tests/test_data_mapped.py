@@ -1,6 +1,6 @@
 """Memory-mapped sources (raw IDX of bytes, one-file CIFAR binary batches, the image-folder
-cache) give exactly the arrays a whole read gives, stay mapped through ArrayDataset and the
-loader, and keep every size check; formats that cannot be mapped are read as before."""
+and CIFAR caches) give exactly the arrays a whole read gives, stay mapped through ArrayDataset
+and the loader, and keep every size check; formats that cannot be mapped are read as before."""
 
 import hashlib
 import json
@@ -16,6 +16,12 @@ from convpool.data.dataset import Subset, is_mapped
 from convpool.data.idx import load_idx_pair
 from convpool.data.sources import open_split
 from convpool.data.stats import channel_stats
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    """Every decoded cache these tests build goes under tmp_path, never the real one."""
+    monkeypatch.setenv("CONVPOOL_CACHE", str(tmp_path / "convpool-cache"))
 
 
 def _whole(path):
@@ -111,8 +117,8 @@ def test_one_file_cifar_binary_split_is_mapped_and_equal(tmp_path, variant):
     archive = make_tar(folder, tmp_path / "cifar.tar.gz")
     test = load_cifar(folder, "test")  # one file: mapped
     assert is_mapped(test.images) and not test.images.flags.writeable
-    from_archive = load_cifar(archive, "test")  # compressed: read whole
-    assert not is_mapped(from_archive.images)
+    from_archive = load_cifar(archive, "test")  # compressed: decoded once into the cache, mapped from it
+    assert is_mapped(from_archive.images) and not numpy.shares_memory(from_archive.images, test.images)
     numpy.testing.assert_array_equal(test.images, expected["test"][0])
     numpy.testing.assert_array_equal(test.images, from_archive.images)
     numpy.testing.assert_array_equal(test.labels, expected["test"][1])

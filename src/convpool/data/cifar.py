@@ -13,14 +13,21 @@ file, FileNotFoundError) naming the file.
 A split held in one binary file on disk (CIFAR-100's train.bin and test.bin, CIFAR-10's
 test_batch.bin) is memory-mapped: the pixels are a read-only strided view of the records,
 read page by page as rows are indexed (so each of K training processes reads its own shard),
-and only the labels are read in a pass over the file. The rest cannot be mapped and is read
-whole: an archive must be decompressed from its start, a pickle is loaded whole, and
-CIFAR-10's training split is five files, which one array cannot map.
+and only the labels are read in a pass over the file. The rest cannot be mapped as it is (an
+archive must be decompressed from its start, a pickle is loaded whole, CIFAR-10's training
+split is five files), so it is decoded once into the cache of `convpool.data.array_cache`,
+under $CONVPOOL_CACHE/cifar-arrays (default ~/.cache/convpool/cifar-arrays), keyed by the
+source's path, the split, variant and label_mode, and a fingerprint of the files read (each
+one's size, modification and change times and inode: for an archive, the archive's). Every
+later load maps the cached images after checking the fingerprint and the checksums; a
+changed source or a damaged cache is decoded again. Under `convpool train` on K processes
+rank 0 builds the cache while the others wait (`convpool.distributed.main_first`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import tarfile
@@ -30,6 +37,7 @@ from pathlib import Path
 
 import numpy
 
+from .array_cache import cache_folder, cache_root, file_stamp, read_cache, write_cache
 from .dataset import ArrayDataset
 from .safe_pickle import safe_load
 from .transforms import Transform
@@ -47,6 +55,8 @@ _READ_BYTES = 1 << 22  # the labels of a mapped binary batch are read this many 
 _META_NAMES = ("meta", "batches.meta", "batches.meta.txt", "label_names.txt")
 _NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 _CLASS_COUNTS = {("cifar10", "fine"): 10, ("cifar100", "fine"): 100, ("cifar100", "coarse"): 20}
+_CACHE_FORMAT = 1
+_WHAT = "CIFAR cache"  # as warnings name it
 
 
 @dataclass(frozen=True)
@@ -283,15 +293,52 @@ def _pickle_batch(data: bytes, where: str, layout: _Layout, label_mode: str) -> 
     return pixels.reshape(-1, 3, 32, 32), labels.astype(numpy.int64)
 
 
+def default_cache_dir() -> Path:
+    """$CONVPOOL_CACHE/cifar-arrays, or ~/.cache/convpool/cifar-arrays."""
+    return cache_root() / "cifar-arrays"
+
+
+def _folder_fingerprint(store: _Folder, layout: _Layout, prefix: str, split: str) -> str:
+    """The layout found, and the size, times and inode of each of the split's files and names files."""
+    lines = [f"folder\0{layout.folder}\0{layout.binary}\0{prefix}"]
+    lines += [f"{name}\0{file_stamp(store.path(prefix + name).stat())}" for name in layout.files(split)]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _decode(store, prefix: str, layout: _Layout, split: str,
+            label_mode: str) -> tuple[numpy.ndarray, numpy.ndarray, list[str]]:
+    """The split's images, labels and class names, read and checked file by file."""
+    classes = _class_names(store, prefix, layout, label_mode)
+    read_batch = _binary_batch if layout.binary else _pickle_batch
+    images, labels = [], []
+    for name in layout.train if split == "train" else layout.test:
+        where = store.where(prefix + name)
+        x, y = read_batch(store.read(prefix + name), where, layout, label_mode)
+        _check_labels(y, where, classes, label_mode)
+        images.append(x)
+        labels.append(y)
+    if len(images) == 1:  # one file read: no copy
+        return images[0], labels[0], classes
+    return numpy.concatenate(images), numpy.concatenate(labels), classes
+
+
+def _check_labels(y: numpy.ndarray, where: str, classes: list[str], label_mode: str) -> None:
+    if y.size and (y.min() < 0 or y.max() >= len(classes)):
+        raise ValueError(f"{where}: label values must be in [0, {len(classes)}) for the {len(classes)} "
+                         f"{label_mode} classes, found values in [{y.min()}, {y.max()}]")
+
+
 def load_cifar(path: str | os.PathLike, split: str = "train", variant: str | None = None,
-               label_mode: str = "fine", transform: Transform | None = None) -> ArrayDataset:
+               label_mode: str = "fine", transform: Transform | None = None,
+               cache_dir: str | os.PathLike | None = None) -> ArrayDataset:
     """CIFAR-10 or CIFAR-100 as an ArrayDataset: uint8 images (N, 3, 32, 32), int64 labels, and
     `classes` from the data's own meta file.
 
     variant ("cifar10", "cifar100") is detected when None. label_mode picks CIFAR-100's 100 fine
     or 20 coarse classes (CIFAR-10 has fine only). Binary files are preferred when both forms
-    are present. A split in one binary file of a folder comes back memory-mapped, read-only
-    (see the module doc)."""
+    are present. The images come back memory-mapped, read-only: straight from a split's one
+    binary file in a folder, otherwise from the decoded cache in cache_dir (default
+    `default_cache_dir()`), built on the first load (see the module doc)."""
     if split not in ("train", "test"):
         raise ValueError(f"CIFAR split must be 'train' or 'test', got {split!r}")
     if variant not in (None, "cifar10", "cifar100"):
@@ -299,6 +346,16 @@ def load_cifar(path: str | os.PathLike, split: str = "train", variant: str | Non
     if label_mode not in ("fine", "coarse"):
         raise ValueError(f"CIFAR label_mode must be 'fine' or 'coarse', got {label_mode!r}")
     path = Path(path).expanduser()
+    base = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()).resolve()
+    key = folder = None
+    if path.is_file():  # an archive: its cache is looked up before any of it is decompressed
+        path = path.resolve()
+        key = {"format": _CACHE_FORMAT, "source": str(path), "split": split, "variant": variant,
+               "label_mode": label_mode, "fingerprint": f"archive\0{file_stamp(path.stat())}"}
+        folder = cache_folder(base, str(path), split, variant, label_mode)
+        cached = read_cache(folder, key, _WHAT)
+        if cached is not None:
+            return ArrayDataset(cached[0], cached[1], transform, cached[2])
     store = _open(path, split)
     layout, prefix = _locate(store, path, variant)
     if layout.variant == "cifar10" and label_mode == "coarse":
@@ -307,24 +364,27 @@ def load_cifar(path: str | os.PathLike, split: str = "train", variant: str | Non
     if missing:
         raise FileNotFoundError(f"{store.where(prefix)}: {layout.title()} files incomplete for the {split} split: "
                                 f"missing {', '.join(missing)}")
-    classes = _class_names(store, prefix, layout, label_mode)
-    read_batch = _binary_batch if layout.binary else _pickle_batch
     names = layout.train if split == "train" else layout.test
-    mapped = layout.binary and isinstance(store, _Folder) and len(names) == 1
-    images, labels = [], []
-    for name in names:
-        where = store.where(prefix + name)
-        x = None
-        if mapped:
+    if isinstance(store, _Folder):
+        if layout.binary and len(names) == 1:  # mapped as it is
+            classes = _class_names(store, prefix, layout, label_mode)
             with contextlib.suppress(OSError):  # a file system that cannot map files: read it
-                x, y = _mapped_binary_batch(store.path(prefix + name), layout, label_mode)
-        if x is None:
-            x, y = read_batch(store.read(prefix + name), where, layout, label_mode)
-        if y.size and (y.min() < 0 or y.max() >= len(classes)):
-            raise ValueError(f"{where}: label values must be in [0, {len(classes)}) for the {len(classes)} "
-                             f"{label_mode} classes, found values in [{y.min()}, {y.max()}]")
-        images.append(x)
-        labels.append(y)
-    if len(images) == 1:  # mapped, or one file read: no copy
-        return ArrayDataset(images[0], labels[0], transform, classes)
-    return ArrayDataset(numpy.concatenate(images), numpy.concatenate(labels), transform, classes)
+                x, y = _mapped_binary_batch(store.path(prefix + names[0]), layout, label_mode)
+                _check_labels(y, store.where(prefix + names[0]), classes, label_mode)
+                return ArrayDataset(x, y, transform, classes)
+            x, y, classes = _decode(store, prefix, layout, split, label_mode)
+            return ArrayDataset(x, y, transform, classes)
+        source = path.resolve()
+        key = {"format": _CACHE_FORMAT, "source": str(source), "split": split, "variant": variant,
+               "label_mode": label_mode, "fingerprint": _folder_fingerprint(store, layout, prefix, split)}
+        folder = cache_folder(base, str(source), split, variant, label_mode)
+        cached = read_cache(folder, key, _WHAT)
+        if cached is not None:
+            return ArrayDataset(cached[0], cached[1], transform, cached[2])
+    images, labels, classes = _decode(store, prefix, layout, split, label_mode)
+    del store  # an archive's members: the decoded arrays are all that is kept
+    if write_cache(folder, key, images, labels, classes, _WHAT):
+        cached = read_cache(folder, key, _WHAT)  # mapped, as on every later load; the decoded copy goes
+        if cached is not None:
+            return ArrayDataset(cached[0], cached[1], transform, cached[2])
+    return ArrayDataset(images, labels, transform, classes)

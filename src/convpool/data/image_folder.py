@@ -24,8 +24,6 @@ size can take.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import math
 import os
 import threading
@@ -41,6 +39,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..files import atomic_write
+from .array_cache import cache_folder, cache_root, file_stamp, read_cache, write_cache
 from .dataset import ArrayDataset
 from .images import MAX_IMAGE_BYTES, open_image
 from .transforms import Transform
@@ -51,12 +50,13 @@ _GREY = ("1", "L", "LA", "La")
 _WORKERS = 2
 _CHUNK = 256  # images per task: the progress bar moves this many at a time
 _CACHE_FORMAT = 2  # 2: the fingerprint holds change times and inodes
+_WHAT = "image cache"  # as warnings name it
 MAX_DATASET_BYTES = 2**34  # 16 GiB of decoded pixels: beyond it, ask for a smaller size
 
 
 def default_cache_dir() -> Path:
     """$CONVPOOL_CACHE/image-folders, or ~/.cache/convpool/image-folders."""
-    return Path(os.environ.get("CONVPOOL_CACHE") or Path.home() / ".cache" / "convpool") / "image-folders"
+    return cache_root() / "image-folders"
 
 
 def _skipped(name: str) -> bool:
@@ -117,9 +117,8 @@ class _FolderSource(_Source):
                         stack.append((rel + "/", Path(entry.path)))
                         lines.append(f"{rel}/")
                     elif entry.is_file():
-                        stat = entry.stat()
                         self._add(rel, False)
-                        lines.append(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_ino}")
+                        lines.append(f"{rel}\0{file_stamp(entry.stat())}")
         self.fingerprint = hashlib.sha256("\n".join(["folder"] + sorted(lines)).encode()).hexdigest()
 
     def where(self, rel: str) -> str:
@@ -146,9 +145,7 @@ class _ZipSource(_Source):
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise ValueError(f"{path}: a damaged zip archive ({e})") from None
         self.members: dict[str, zipfile.ZipInfo] = {}
-        stat = path.stat()
-        digest = hashlib.sha256(f"zip\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\0{stat.st_ino}\n"
-                                .encode())
+        digest = hashlib.sha256(f"zip\0{file_stamp(path.stat())}\n".encode())
         for info in self.zip.infolist():
             digest.update(f"{info.filename}\0{info.file_size}\0{info.CRC}\n".encode())
             parts = [p for p in info.filename.split("/") if p not in ("", ".")]
@@ -336,79 +333,6 @@ def _decode(source: _Source, files: list[str], size: tuple[int, int] | None, pro
     return decoder.images
 
 
-def _load_npy(path: Path, sha256: str, dtype: numpy.dtype) -> numpy.ndarray:
-    """The .npy file's array of `dtype`, checksum checked, memory-mapped read-only: the checksum
-    streams the file once (through the OS's page cache, no copy kept), then only the pages of
-    the rows indexed are read. The file that was checked is the one mapped, and its header is
-    trusted no further than the bytes behind it."""
-    with open(path, "rb") as f:
-        if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
-            raise ValueError(f"{path.name} does not match its checksum")
-        f.seek(0)
-        npy = numpy.lib.format
-        read_header = npy.read_array_header_1_0 if npy.read_magic(f) == (1, 0) else npy.read_array_header_2_0
-        shape, fortran, stored = read_header(f)  # a literal parse, at most 10,000 bytes: no pickle
-        offset = f.tell()
-        if stored != dtype or fortran or not shape:
-            raise ValueError(f"{path.name} holds {'Fortran-order ' if fortran else ''}{stored} of shape {shape}, "
-                             f"expected a C-order {dtype} array")
-        size = os.fstat(f.fileno()).st_size
-        if offset + math.prod(shape) * dtype.itemsize != size:
-            raise ValueError(f"{path.name}: its header says shape {shape} of {dtype} after {offset} bytes, "
-                             f"the file holds {size} bytes")
-        if math.prod(shape) == 0:  # nothing to map
-            return numpy.zeros(shape, dtype)
-        try:
-            return numpy.asarray(numpy.memmap(f, dtype=dtype, mode="r", offset=offset, shape=shape))
-        except OSError:  # a file system that cannot map files: read it
-            f.seek(offset)
-            return numpy.fromfile(f, dtype, math.prod(shape)).reshape(shape)
-
-
-def _read_cache(folder: Path, key: dict) -> tuple[numpy.ndarray, numpy.ndarray, list[str]] | None:
-    """The cached arrays when they belong to `key` (source, options, fingerprint) and pass every
-    check; None otherwise, with a warning when the cache is damaged rather than just stale."""
-    meta_path = folder / "meta.json"
-    if not meta_path.is_file():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-        if any(meta[k] != v for k, v in key.items()):
-            return None  # the source changed: rebuild quietly
-        images = _load_npy(folder / "images.npy", meta["images_sha256"], numpy.dtype(numpy.uint8))
-        labels = numpy.array(_load_npy(folder / "labels.npy", meta["labels_sha256"], numpy.dtype(numpy.int64)))
-        classes = meta["classes"]
-        if images.dtype != numpy.uint8 or list(images.shape) != meta["shape"] or images.ndim != 4 \
-                or labels.dtype != numpy.int64 or labels.shape != images.shape[:1] \
-                or not all(isinstance(c, str) for c in classes) \
-                or (labels.size and (labels.min() < 0 or labels.max() >= len(classes))):
-            raise ValueError("arrays disagree with meta.json")
-    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
-        warnings.warn(f"{folder}: damaged image cache ({e}); rebuilding it", stacklevel=3)
-        return None
-    return images, labels, classes
-
-
-def _write_cache(folder: Path, key: dict, images: numpy.ndarray, labels: numpy.ndarray, classes: list[str]) -> bool:
-    """meta.json goes first and comes back last, so a run cut short leaves no cache rather than a
-    mixed one. False (with a warning) when it could not be written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "meta.json").unlink(missing_ok=True)
-        meta = dict(key, classes=classes, shape=list(images.shape))
-        for name, array in (("images", images), ("labels", labels)):
-            buffer = io.BytesIO()
-            numpy.save(buffer, array, allow_pickle=False)
-            meta[f"{name}_sha256"] = hashlib.sha256(buffer.getbuffer()).hexdigest()
-            atomic_write(folder / f"{name}.npy", buffer.getvalue())
-        atomic_write(folder / "meta.json", json.dumps(meta, indent=1).encode())
-    except OSError as e:
-        warnings.warn(f"could not write the image cache in {folder} ({e}); the images will be decoded again "
-                      f"next time", stacklevel=3)
-        return False
-    return True
-
-
 def _size(size) -> tuple[int, int] | None:
     if size is None:
         return None
@@ -445,15 +369,15 @@ def load_image_folder(source: str | os.PathLike, split: str | None = None, size:
         labels = numpy.repeat(numpy.arange(len(classes), dtype=numpy.int64), [len(g) for g in per_class])
         key = {"format": _CACHE_FORMAT, "source": str(path), "split": split,
                "size": None if size is None else list(size), "fingerprint": src.fingerprint}
-        folder = base / hashlib.sha256(json.dumps([str(path), split, key["size"]]).encode()).hexdigest()[:16]
-        cached = _read_cache(folder, key)
+        folder = cache_folder(base, str(path), split, key["size"])
+        cached = read_cache(folder, key, _WHAT)
         if cached is not None and cached[2] == classes and numpy.array_equal(cached[1], labels):
             return ArrayDataset(cached[0], cached[1], transform, classes)
         images = _decode(src, files, size, progress)
     finally:
         src.close()
-    if _write_cache(folder, key, images, labels, classes):
-        cached = _read_cache(folder, key)  # mapped, as on every later load; the decoded copy goes
+    if write_cache(folder, key, images, labels, classes, _WHAT, atomic_write):
+        cached = read_cache(folder, key, _WHAT)  # mapped, as on every later load; the decoded copy goes
         if cached is not None:
             images = cached[0]
     return ArrayDataset(images, labels, transform, classes)
