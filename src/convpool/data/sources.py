@@ -14,7 +14,8 @@ measures on all of it.
 
 Where the format allows, the images come back memory-mapped (raw IDX files, preferred to
 their .gz; one-file CIFAR binary splits; the CIFAR and image-folder caches, decoded once from
-archives, pickles, five-file splits and images), so a process reads only the rows it indexes; labels are always read whole (they are small, and checked here).
+archives, pickles, five-file splits and images), so a process reads only the rows it
+indexes; labels are always read whole (they are small, and checked here).
 """
 
 from __future__ import annotations

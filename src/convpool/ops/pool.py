@@ -441,7 +441,7 @@ def _max_unpool(op: str, nd: int, input, indices, kernel_size, stride, padding, 
     if output_size is None:
         out = default
     else:
-        out = tuple(output_size)[-nd:]
+        out = tuple(int(o) for o in tuple(output_size)[-nd:])
         for o, d, s in zip(out, default, stride, strict=True):
             if not d - s < o < d + s:
                 raise ValueError(f"{op}: output_size {tuple(output_size)} must be within the stride of the "

@@ -13,7 +13,7 @@ from ..shapes import adaptive_windows
 from ..tensor import Tensor
 from .args import check_input, ntuple
 from .basic import matmul
-from .pool import adaptive_max, avg_pool, max_pool, max_unpool
+from .pool import _max_unpool, adaptive_max, avg_pool, max_pool
 
 _ND = 3
 
@@ -76,29 +76,4 @@ def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False
 
 def max_unpool3d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """Inverse of max_pool3d: values back at their argmax positions, zeros elsewhere."""
-    op = "max_unpool3d"
-    x, unbatched = check_input(op, input, _ND)
-    if not isinstance(indices, Tensor) or indices.dtype.kind not in "iu":
-        raise TypeError(f"{op}: indices must be an integer convpool.Tensor (from return_indices=True)")
-    if unbatched:
-        indices = indices.unsqueeze(0)
-    if indices.shape != x.shape:
-        raise ValueError(f"{op}: indices shape {indices.shape} must equal the input shape {x.shape}")
-    kernel = ntuple("kernel_size", kernel_size, _ND, 1, op)
-    stride = kernel if stride is None else ntuple("stride", stride, _ND, 1, op)
-    padding = ntuple("padding", padding, _ND, 0, op)
-    default = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(x.shape[2:], stride, padding, kernel, strict=True))
-    if output_size is None:
-        out = default
-    else:
-        out = tuple(int(o) for o in tuple(output_size)[-_ND:])
-        for o, d, s in zip(out, default, stride, strict=True):
-            if not d - s < o < d + s:
-                raise ValueError(f"{op}: output_size {tuple(output_size)} must be within the stride of the "
-                                 f"default size {default} (input shape {x.shape})")
-    limit = out[0] * out[1] * out[2]
-    if indices.numel() and (int(indices.data.min()) < 0 or int(indices.data.max()) >= limit):
-        raise ValueError(f"{op}: indices must lie in [0, {limit}) for output size {out}, got values from "
-                         f"{int(indices.data.min())} to {int(indices.data.max())}")
-    y = max_unpool(x, indices, out)
-    return y.squeeze(0) if unbatched else y
+    return _max_unpool("max_unpool3d", _ND, input, indices, kernel_size, stride, padding, output_size)
