@@ -156,3 +156,18 @@ def test_a_killed_process_is_named_by_its_rank(bars, tmp_path):
     _, err = launcher.communicate(timeout=60)
     assert time.monotonic() - began < 30 and launcher.returncode != 0
     assert f"convpool: rank 1 of 2 (pid {victim}) stopped first, with exit code 9; mpiexec ended the others" in err
+
+
+def test_a_failure_line_mpiexec_drops_is_reported_by_the_launcher(tmp_path, monkeypatch, capsys):
+    """mpiexec can end a process before its last line is forwarded; the rank also leaves the
+    line in the launcher's folder, and --processes prints it when it did not come through."""
+    pytest.importorskip("mpi4py")
+    from convpool.distributed import launch
+
+    fake = tmp_path / "mpiexec"
+    fake.write_text('#!/bin/sh\necho "convpool: rank 1 of 2 failed: ValueError: lost" > "$CONVPOOL_RANK_DIR/failed-1"\n'
+                    "exit 2\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(launch, "find_mpiexec", lambda: str(fake))
+    assert launch._start(2, ["train"]) == 2
+    assert capsys.readouterr().err.strip() == "convpool: rank 1 of 2 failed: ValueError: lost"

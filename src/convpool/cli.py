@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
 from .commands import command_modules
@@ -70,15 +69,6 @@ def given_options(argv: list[str]) -> set[str]:
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (128 + 2)
 
 
-def _after_rank_zero() -> None:
-    """On K processes every rank reports the same error; the ranks after 0 wait a moment
-    before exiting, so that mpiexec, which ends the others when one exits, forwards rank 0's
-    line first and never loses it."""
-    world = sys.modules.get("convpool.distributed.world")
-    if world is not None and world.is_initialized() and world.world_size() > 1 and world.rank() != 0:
-        time.sleep(1.0)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -107,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"convpool {args.command}: error: {error}", file=sys.stderr, flush=True)
-        _after_rank_zero()
         return 2
 
 

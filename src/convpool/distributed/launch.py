@@ -90,13 +90,17 @@ def _start(processes: int, argv: Sequence[str] | None) -> int:
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    errors="replace")
         failed: list[str] = []
-        pumps = [threading.Thread(target=_pump, args=(stream, target, failed), daemon=True)
+        said: list[str] = []  # the "rank R of K failed" lines mpiexec did forward
+        pumps = [threading.Thread(target=_pump, args=(stream, target, failed, said), daemon=True)
                  for stream, target in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))]
         for pump in pumps:
             pump.start()
         code = process.wait()
         for pump in pumps:
             pump.join()
+        reports = sorted(Path(folder).glob("failed-*"))
+        if code != 0 and reports and not said:  # mpiexec ended the process before its line came through
+            print(reports[0].read_text(), file=sys.stderr, flush=True)
         if code != 0 and failed and os.path.isfile(os.path.join(folder, failed[0])):
             rank, size = Path(folder, failed[0]).read_text().split()
             print(f"convpool: rank {rank} of {size} (pid {failed[0]}) stopped first, with exit code {code}; "
@@ -104,11 +108,14 @@ def _start(processes: int, argv: Sequence[str] | None) -> int:
         return code
 
 
-def _pump(stream, target, failed: list[str]) -> None:
-    """Pass mpiexec's output through as it comes, noting the pid its report of a dead process names."""
+def _pump(stream, target, failed: list[str], said: list[str]) -> None:
+    """Pass mpiexec's output through as it comes, noting the pid its report of a dead process
+    names and the ranks' own failure lines."""
     for line in stream:
         target.write(line)
         target.flush()
+        if line.startswith("convpool: rank ") and " failed: " in line:
+            said.append(line)
         found = re.search(r"PID (\d+) RUNNING AT", line)
         if found and not failed:
             failed.append(found.group(1))

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy
@@ -141,7 +142,14 @@ def fail(message: str, code: int = 1) -> None:
     world = _get()
     if world.size == 1:
         raise DistributedError(message)
-    print(f"convpool: rank {world.rank} of {world.size} failed: {message}", file=sys.stderr, flush=True)
+    line = f"convpool: rank {world.rank} of {world.size} failed: {message}"
+    folder = os.environ.get("CONVPOOL_RANK_DIR")  # set by --processes: the launcher reports it if mpiexec drops it
+    if folder:
+        try:
+            Path(folder, f"failed-{world.rank}").write_text(line)
+        except OSError:
+            pass
+    print(line, file=sys.stderr, flush=True)
     world.comm.Abort(code)
 
 
