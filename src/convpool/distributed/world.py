@@ -136,6 +136,9 @@ def timeout() -> float:
     return _get().timeout
 
 
+ABORT_GRACE_SECONDS = 0.5
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print one line naming this rank and stop the whole world (MPI Abort). In a world of
     one it raises DistributedError instead."""
@@ -150,6 +153,9 @@ def fail(message: str, code: int = 1) -> None:
         except OSError:
             pass
     print(line, file=sys.stderr, flush=True)
+    # Abort makes mpiexec tear every process down at once, and a line still in its pipes can be
+    # lost: give its proxy a moment to forward this one first
+    time.sleep(ABORT_GRACE_SECONDS)
     world.comm.Abort(code)
 
 
