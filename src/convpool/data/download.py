@@ -178,6 +178,7 @@ def _stream(response, part: Path, start: int, length: int | None, label: str, pr
                     raise DownloadTooLarge(f"{url}: more than the {max_bytes:,} bytes this download may take "
                                            f"arrived; nothing was kept")
                 f.write(chunk)
+                f.flush()  # on disk as it arrives: a stall, a kill or a look at the .part sees every byte
                 received += len(chunk)
                 bar.update(len(chunk))
         except TimeoutError as error:
