@@ -21,8 +21,6 @@ from typing import Any
 
 import numpy
 
-xp = numpy  # the host array module (NumPy); device arrays come from `module_for(device)`
-
 float32 = numpy.dtype("float32")
 float64 = numpy.dtype("float64")
 int64 = numpy.dtype("int64")
@@ -62,21 +60,22 @@ _device_types: tuple[type, ...] = ()  # the array types of every registered non-
 
 def register_device_kind(kind: DeviceKind) -> None:
     """Make `convpool.device(kind.name)` and its arrays known to every op."""
-    global _device_types
     _kinds[kind.name] = kind
-    types: list[type] = []
-    for other in _kinds.values():
-        types.extend(other.array_type if isinstance(other.array_type, tuple) else (other.array_type,))
-    _device_types = tuple(types)
+    _refresh_device_types()
 
 
 def unregister_device_kind(name: str) -> None:
     """Forget a registered kind (tests clean up their stand-in device with it)."""
-    global _device_types
     _kinds.pop(name, None)
+    _refresh_device_types()
+
+
+def _refresh_device_types() -> None:
+    """The array types array_module looks for: every registered kind's but NumPy's."""
+    global _device_types
     types: list[type] = []
-    for other in _kinds.values():
-        types.extend(other.array_type if isinstance(other.array_type, tuple) else (other.array_type,))
+    for kind in _kinds.values():
+        types.extend(kind.array_type if isinstance(kind.array_type, tuple) else (kind.array_type,))
     _device_types = tuple(types)
 
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from math import prod
 
+import numpy
+
 from .. import functional as F
 from .. import nn
 from ..backend import array_module
-from ..backend import xp as default_xp
 from ..tensor import Tensor
 from .resnet import GlobalMaxPool, Scale
 
@@ -33,7 +34,7 @@ class Whitening(nn.Module):
         super().__init__()
         self.in_channels, self.kernel_size, self.eps = in_channels, kernel_size, eps
         size = in_channels * kernel_size * kernel_size
-        self.register_buffer("weight", Tensor(default_xp.zeros((2 * size, in_channels, kernel_size, kernel_size),
+        self.register_buffer("weight", Tensor(numpy.zeros((2 * size, in_channels, kernel_size, kernel_size),
                                                                dtype="float32")))
 
     @property
